@@ -1,0 +1,101 @@
+//! Command-line interface. Every `serve` flag can also be set from the
+//! environment variable named in its help.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "budget-host", version, about = "Serves budget WebAssembly components over HTTP")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load the apps in apps.toml and serve them.
+    Serve(ServeArgs),
+    /// Validate a component against the budget:platform world and print its
+    /// imports and exports. Exits 1 when it would be refused.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (development).
+    Text,
+    /// One JSON object per line (production).
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address for application traffic (and the operations endpoints unless
+    /// --ops-listen is set).
+    #[arg(long, env = "BUDGET_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Separate address for /livez, /readyz, /startupz and /metrics. When set,
+    /// those paths are no longer served on --listen.
+    #[arg(long, env = "BUDGET_OPS_LISTEN")]
+    pub ops_listen: Option<SocketAddr>,
+
+    /// The apps file: routes, components, grants, limits and config.
+    #[arg(long, env = "BUDGET_APPS", default_value = "apps.toml")]
+    pub apps: PathBuf,
+
+    /// Directory for compiled components, keyed by sha256 and engine
+    /// fingerprint, so that a restart does not recompile.
+    #[arg(long, env = "BUDGET_CACHE_DIR", default_value = ".data/compiled")]
+    pub cache_dir: PathBuf,
+
+    /// Log format.
+    #[arg(long, env = "BUDGET_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log filter, in tracing's EnvFilter syntax.
+    #[arg(long, env = "BUDGET_LOG", default_value = "info")]
+    pub log: String,
+
+    /// After SIGTERM, keep serving this long (readiness already failing) so
+    /// that load balancers remove the pod before it stops accepting.
+    #[arg(long, env = "BUDGET_SHUTDOWN_DELAY_MS", default_value_t = 5_000)]
+    pub shutdown_delay_ms: u64,
+
+    /// Then wait at most this long for in-flight requests to finish.
+    #[arg(long, env = "BUDGET_DRAIN_TIMEOUT_MS", default_value_t = 20_000)]
+    pub drain_timeout_ms: u64,
+
+    /// Period of the epoch ticker that interrupts and yields running guests.
+    #[arg(long, env = "BUDGET_EPOCH_TICK_MS", default_value_t = 10)]
+    pub epoch_tick_ms: u64,
+
+    /// Instances that may run at once across all apps (pooling allocator
+    /// slots). A request beyond it gets 503 `overloaded`.
+    #[arg(long, env = "BUDGET_MAX_INSTANCES", default_value_t = 1000)]
+    pub max_instances: u32,
+
+    /// Largest linear memory any app may be given, in MiB (pooling slot size).
+    #[arg(long, env = "BUDGET_POOL_MAX_MEMORY_MIB", default_value_t = 256)]
+    pub pool_max_memory_mib: u64,
+
+    /// Time allowed for a client to send request headers.
+    #[arg(long, env = "BUDGET_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The component to check.
+    pub file: PathBuf,
+
+    /// Check the imports against this app's grants in the apps file; without
+    /// it, every data capability counts as granted.
+    #[arg(long)]
+    pub app: Option<String>,
+
+    /// The apps file, used with --app.
+    #[arg(long, env = "BUDGET_APPS", default_value = "apps.toml")]
+    pub apps: PathBuf,
+}

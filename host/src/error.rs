@@ -1,0 +1,114 @@
+//! The one error type a client can see, and its JSON envelope.
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+
+use crate::server::body::HostBody;
+
+/// Every failure the host answers itself. The `detail` strings are for
+/// clients; anything internal is logged where the error is raised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("no app serves {path}")]
+    NotFound { path: String },
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    #[error("app `{app}` is not ready")]
+    AppNotReady { app: String },
+    #[error("the request did not complete within {deadline_ms} ms")]
+    DeadlineExceeded { deadline_ms: u128 },
+    #[error("the component failed while handling the request")]
+    ComponentFailed,
+    #[error("the response exceeds the limit of {limit} bytes")]
+    ResponseTooLarge { limit: u64 },
+    #[error("the host is at capacity; retry shortly")]
+    Overloaded,
+    #[error("the host is shutting down")]
+    Draining,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::AppNotReady { .. } | ApiError::Overloaded | ApiError::Draining => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::ComponentFailed | ApiError::ResponseTooLarge { .. } | ApiError::Internal => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The stable machine-readable name. Clients switch on this, so names
+    /// are never changed once shipped.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::AppNotReady { .. } => "app_not_ready",
+            ApiError::DeadlineExceeded { .. } => "deadline_exceeded",
+            ApiError::ComponentFailed => "component_failed",
+            ApiError::ResponseTooLarge { .. } => "response_too_large",
+            ApiError::Overloaded => "overloaded",
+            ApiError::Draining => "draining",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    /// `{"error":{"id":...,"name":...,"detail":...}}`
+    pub fn envelope(&self, request_id: &str) -> serde_json::Value {
+        serde_json::json!({
+            "error": { "id": request_id, "name": self.name(), "detail": self.to_string() }
+        })
+    }
+
+    pub fn into_response(self, request_id: &str) -> http::Response<HostBody> {
+        let body = Bytes::from(self.envelope(request_id).to_string());
+        let mut response = http::Response::new(Full::new(body).map_err(|never| match never {}).boxed_unsync());
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if matches!(self, ApiError::Overloaded | ApiError::AppNotReady { .. } | ApiError::Draining) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_shape_is_stable() {
+        let err = ApiError::PayloadTooLarge { limit: 10 };
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            err.envelope("req-1"),
+            serde_json::json!({"error": {
+                "id": "req-1",
+                "name": "payload_too_large",
+                "detail": "request body exceeds the limit of 10 bytes"
+            }})
+        );
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(ApiError::NotFound { path: "/x".into() }.status(), StatusCode::NOT_FOUND);
+        assert_eq!(ApiError::DeadlineExceeded { deadline_ms: 1 }.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(ApiError::ComponentFailed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(ApiError::AppNotReady { app: "a".into() }.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

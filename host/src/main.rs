@@ -1,0 +1,20 @@
+//! `budget-host`: serve budget components, or check one before upload.
+
+use budget_host::cli::{Cli, Command};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => match budget_host::server::serve_blocking(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                // The subscriber may not be up yet (bad flags, bad apps.toml).
+                eprintln!("budget-host: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Check(args) => budget_host::check::run(&args),
+    }
+}

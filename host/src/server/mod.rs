@@ -1,0 +1,374 @@
+//! The HTTP front: hyper (HTTP/1.1 with keep-alive, and HTTP/2) on tokio,
+//! longest-prefix routing to apps, request ids, limits, probes, metrics and
+//! graceful shutdown.
+
+pub mod apps;
+pub mod body;
+mod lifecycle;
+pub mod ops;
+pub mod request_id;
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::config::AppsConfig;
+use crate::error::ApiError;
+use crate::metrics::{Metrics, NO_APP};
+use crate::runtime::artifact_cache::ArtifactCache;
+use crate::runtime::invoke::invoke;
+use crate::runtime::state::build_linker;
+use crate::runtime::{EngineSettings, LoadedVersion, build_engine, loader, spawn_epoch_ticker};
+use anyhow::Context as _;
+use apps::{AppSlot, AppState, RouteTable};
+use body::{CappedBody, GuestRequestBody, HostBody, LimitedBody};
+use http::{HeaderValue, Method};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+pub use lifecycle::Lifecycle;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+/// Everything a request needs, built once at startup.
+pub struct Host {
+    pub metrics: Arc<Metrics>,
+    pub lifecycle: Lifecycle,
+    pub slots: Vec<Arc<AppSlot>>,
+    routes: RouteTable,
+    /// Whether `/livez` & co. are answered on the application listener.
+    ops_on_main: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListenerKind {
+    Main,
+    Ops,
+}
+
+pub fn init_tracing(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(filter).with_context(|| format!("invalid log filter `{filter}`"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
+}
+
+/// Entry point of `budget-host serve`.
+pub fn serve_blocking(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_format, &args.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(args))
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+impl Host {
+    async fn handle(self: Arc<Self>, request: http::Request<Incoming>, listener: ListenerKind) -> http::Response<HostBody> {
+        let started = Instant::now();
+        let request_id = request_id::from_headers(request.headers());
+        let path = request.uri().path().to_string();
+
+        let ops_here = match listener {
+            ListenerKind::Ops => true,
+            ListenerKind::Main => self.ops_on_main,
+        };
+        if ops_here && let Some(response) = ops::handle(&self, &path) {
+            return with_request_id(response, &request_id);
+        }
+
+        let method = method_label(request.method());
+        let slot = match listener {
+            ListenerKind::Main => self.routes.lookup(&path).cloned(),
+            ListenerKind::Ops => None,
+        };
+        let (app, version, result) = match slot {
+            None => (NO_APP.to_string(), NO_APP.to_string(), Err(ApiError::NotFound { path: path.clone() })),
+            Some(slot) => match &*slot.state() {
+                AppState::Ready(version) => {
+                    let result = self.dispatch(version, request, &request_id).await;
+                    (version.context.app.clone(), version.context.version.clone(), result)
+                }
+                AppState::Loading | AppState::Failed(_) => (
+                    slot.name().to_string(),
+                    NO_APP.to_string(),
+                    Err(ApiError::AppNotReady { app: slot.name().to_string() }),
+                ),
+            },
+        };
+        let response = result.unwrap_or_else(|error| error.into_response(&request_id));
+        let status = response.status().as_u16().to_string();
+        self.metrics.http_requests_total.with_label_values(&[&app, &version, method, &status]).inc();
+        self.metrics
+            .http_request_duration_seconds
+            .with_label_values(&[&app, &version])
+            .observe(started.elapsed().as_secs_f64());
+        with_request_id(response, &request_id)
+    }
+
+    async fn dispatch(
+        &self,
+        version: &Arc<LoadedVersion>,
+        request: http::Request<Incoming>,
+        request_id: &str,
+    ) -> Result<http::Response<HostBody>, ApiError> {
+        let limits = &version.context.limits;
+        let max_request = limits.max_request_body.0;
+        if declared_length(request.headers()).is_some_and(|len| len > max_request) {
+            return Err(ApiError::PayloadTooLarge { limit: max_request });
+        }
+        let (mut parts, body) = request.into_parts();
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            parts.headers.insert(request_id::HEADER, value);
+        }
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let body: GuestRequestBody = LimitedBody::new(body, max_request, exceeded.clone());
+        let deadline = tokio::time::Instant::now() + limits.deadline;
+        let request_id: Arc<str> = Arc::from(request_id);
+        let result = invoke(
+            version,
+            http::Request::from_parts(parts, body),
+            request_id.clone(),
+            deadline,
+            self.metrics.clone(),
+        )
+        .await;
+        // Whatever the guest made of the truncated body, the cause is the
+        // client's oversized request.
+        if exceeded.load(Ordering::Acquire) {
+            return Err(ApiError::PayloadTooLarge { limit: max_request });
+        }
+        let response = result?;
+        let max_response = limits.max_response_body.0;
+        if declared_length(response.headers()).is_some_and(|len| len > max_response) {
+            tracing::warn!(request_id = %request_id, app = %version.context.app, "declared response length exceeds the app's limit");
+            return Err(ApiError::ResponseTooLarge { limit: max_response });
+        }
+        Ok(response.map(|body| CappedBody::new(body, max_response, request_id).boxed_unsync()))
+    }
+}
+
+fn with_request_id(mut response: http::Response<HostBody>, request_id: &str) -> http::Response<HostBody> {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(request_id::HEADER, value);
+    }
+    response
+}
+
+/// Loads every app on blocking threads, one at a time so that startup
+/// compilation does not starve request handling of cores; each app becomes
+/// routable as soon as it is ready.
+async fn load_apps(host: Arc<Host>, cache: Arc<ArtifactCache>, engine: wasmtime::Engine, pool_max_memory: u64) {
+    let linker = match build_linker(&engine) {
+        Ok(linker) => Arc::new(linker),
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "cannot build the linker; no app can load");
+            for slot in &host.slots {
+                slot.set_state(AppState::Failed("host linker unavailable".into()));
+            }
+            host.lifecycle.mark_started();
+            return;
+        }
+    };
+    for slot in &host.slots {
+        let (engine, cache, linker, slot2) = (engine.clone(), cache.clone(), linker.clone(), slot.clone());
+        let outcome = tokio::task::spawn_blocking(move || {
+            loader::load_version(&engine, &cache, &linker, &slot2.definition, pool_max_memory)
+        })
+        .await;
+        match outcome {
+            Ok(Ok(version)) => {
+                tracing::info!(
+                    app = %version.context.app, version = %version.context.version, digest = %version.digest,
+                    size = version.size, cache = ?version.cache, load_ms = version.load_time.as_millis() as u64,
+                    imports = ?version.info.imports, "app ready"
+                );
+                host.metrics.app_ready.with_label_values(&[&version.context.app, &version.context.version]).set(1);
+                slot.set_state(AppState::Ready(Arc::new(version)));
+            }
+            Ok(Err(error)) => {
+                tracing::error!(app = %slot.name(), %error, "app failed to load");
+                slot.set_state(AppState::Failed(error.to_string()));
+            }
+            Err(join_error) => {
+                tracing::error!(app = %slot.name(), %join_error, "app loader crashed");
+                slot.set_state(AppState::Failed("loader crashed".into()));
+            }
+        }
+    }
+    host.lifecycle.mark_started();
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn termination_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Accepts connections on `listener` until `stop` turns true.
+async fn accept_loop(
+    host: Arc<Host>,
+    listener: TcpListener,
+    kind: ListenerKind,
+    builder: auto::Builder<TokioExecutor>,
+    graceful: Arc<GracefulShutdown>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|stop| *stop) => break,
+        };
+        let (stream, _peer) = match accepted {
+            Ok(connection) => connection,
+            Err(error) => {
+                // Usually EMFILE; back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let host = host.clone();
+        let service = service_fn(move |request| {
+            let host = host.clone();
+            async move { Ok::<_, Infallible>(host.handle(request, kind).await) }
+        });
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection).await {
+                tracing::debug!(error = %error, "connection ended with an error");
+            }
+        });
+    }
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let apps = AppsConfig::load(&args.apps)?;
+    let pool_max_memory = args.pool_max_memory_mib.saturating_mul(1 << 20);
+    let engine = build_engine(&EngineSettings { max_instances: args.max_instances, pool_max_memory })
+        .map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e:#}"))?;
+    let _ticker = spawn_epoch_ticker(engine.clone(), Duration::from_millis(args.epoch_tick_ms.max(1)))?;
+    let cache = Arc::new(ArtifactCache::new(&args.cache_dir, &engine));
+    let metrics = Arc::new(Metrics::new()?);
+
+    let slots: Vec<Arc<AppSlot>> = apps.apps.into_iter().map(|d| Arc::new(AppSlot::new(d))).collect();
+    let host = Arc::new(Host {
+        metrics,
+        lifecycle: Lifecycle::default(),
+        routes: RouteTable::new(&slots),
+        slots,
+        ops_on_main: args.ops_listen.is_none(),
+    });
+
+    let main_listener = bind(args.listen).await?;
+    let ops_listener = match args.ops_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    tracing::info!(
+        listen = %main_listener.local_addr()?,
+        ops_listen = ?ops_listener.as_ref().and_then(|l| l.local_addr().ok()),
+        apps = host.slots.len(),
+        "budget-host listening"
+    );
+
+    tokio::spawn(load_apps(host.clone(), cache, engine, pool_max_memory));
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(args.header_timeout_ms));
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30));
+
+    let graceful = Arc::new(GracefulShutdown::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut loops = vec![tokio::spawn(accept_loop(
+        host.clone(),
+        main_listener,
+        ListenerKind::Main,
+        builder.clone(),
+        graceful.clone(),
+        stop_rx.clone(),
+    ))];
+    if let Some(listener) = ops_listener {
+        loops.push(tokio::spawn(accept_loop(
+            host.clone(),
+            listener,
+            ListenerKind::Ops,
+            builder.clone(),
+            graceful.clone(),
+            stop_rx,
+        )));
+    }
+
+    termination_signal().await;
+    host.lifecycle.begin_draining();
+    tracing::info!(delay_ms = args.shutdown_delay_ms, "termination requested; readiness now failing");
+    tokio::time::sleep(Duration::from_millis(args.shutdown_delay_ms)).await;
+
+    let _ = stop_tx.send(true);
+    for accept in loops {
+        let _ = accept.await;
+    }
+    tracing::info!(timeout_ms = args.drain_timeout_ms, "stopped accepting; draining in-flight requests");
+    let graceful = Arc::try_unwrap(graceful).map_err(|_| anyhow::anyhow!("connection watcher still shared"))?;
+    match tokio::time::timeout(Duration::from_millis(args.drain_timeout_ms), graceful.shutdown()).await {
+        Ok(()) => tracing::info!("drained; exiting"),
+        Err(_) => tracing::warn!("drain timeout reached; closing remaining connections"),
+    }
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
+}

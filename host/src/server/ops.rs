@@ -1,0 +1,80 @@
+//! Operations endpoints: `/livez`, `/readyz`, `/startupz`, `/metrics`.
+//!
+//! - `/livez`: the process serves HTTP. Never depends on apps or backends,
+//!   so a slow backend never gets a pod restarted.
+//! - `/startupz`: the first load of every app has finished (ready or failed).
+//! - `/readyz`: every app is ready and the host is not draining. After
+//!   SIGTERM it fails at once, so endpoints are removed before the drain.
+//! - `/metrics`: Prometheus text format.
+
+use super::Host;
+use super::apps::AppState;
+use super::body::HostBody;
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+
+fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> http::Response<HostBody> {
+    let mut response = http::Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> http::Response<HostBody> {
+    respond(status, "application/json", value.to_string())
+}
+
+/// Answers `path` if it is an operations endpoint.
+pub fn handle(host: &Host, path: &str) -> Option<http::Response<HostBody>> {
+    let response = match path {
+        "/livez" => json_response(StatusCode::OK, &json!({ "status": "ok" })),
+        "/startupz" => {
+            let started = host.lifecycle.started();
+            let status = if started { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            json_response(status, &json!({ "status": if started { "started" } else { "starting" } }))
+        }
+        "/readyz" => readiness(host),
+        "/metrics" => match host.metrics.render() {
+            Ok(text) => respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text),
+            Err(error) => {
+                tracing::error!(%error, "cannot render metrics");
+                respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "metrics unavailable\n")
+            }
+        },
+        _ => return None,
+    };
+    Some(response)
+}
+
+fn readiness(host: &Host) -> http::Response<HostBody> {
+    let draining = host.lifecycle.draining();
+    let mut all_ready = true;
+    let mut apps = serde_json::Map::new();
+    for slot in &host.slots {
+        let entry = match &*slot.state() {
+            AppState::Ready(version) => json!({
+                "state": "ready",
+                "version": version.context.version,
+                "digest": version.digest,
+            }),
+            AppState::Loading => {
+                all_ready = false;
+                json!({ "state": "loading" })
+            }
+            AppState::Failed(reason) => {
+                all_ready = false;
+                json!({ "state": "failed", "reason": reason })
+            }
+        };
+        apps.insert(slot.name().to_string(), entry);
+    }
+    let ready = all_ready && !draining && host.lifecycle.started();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    json_response(
+        status,
+        &json!({ "status": if ready { "ready" } else { "not_ready" }, "draining": draining, "apps": apps }),
+    )
+}
