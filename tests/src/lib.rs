@@ -1,1 +1,270 @@
-pub fn placeholder() {}
+//! Harness for the integration tests: starts the real `budget-host` binary
+//! on a free port with a test `apps.toml`, and talks to it over HTTP.
+//!
+//! Prerequisites (the `just test` recipe builds both): the host binary in
+//! the target directory and the guest components in
+//! `components/target/wasm32-wasip2/release`. A missing one fails the test
+//! with the command that builds it; nothing is skipped.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The `budget-host` binary next to this test executable
+/// (`target/<profile>/deps/test-…` → `target/<profile>/budget-host`), or
+/// `BUDGET_HOST_BIN`.
+pub fn host_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("BUDGET_HOST_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let binary = profile_dir.join("budget-host");
+    assert!(binary.exists(), "{} is missing: run `cargo build -p budget-host` (just test does)", binary.display());
+    binary
+}
+
+/// A guest component built by `just build-components`.
+pub fn component(name: &str) -> PathBuf {
+    let path = repo_root().join("components/target/wasm32-wasip2/release").join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} is missing: run `just build-components`", path.display());
+    path
+}
+
+/// Compiled artifacts shared by all tests; the cache writes atomically, so
+/// concurrent hosts may share it.
+fn shared_cache_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent().and_then(Path::parent).expect("target/<profile>").join("test-artifact-cache")
+}
+
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+pub struct HostBuilder {
+    apps_toml: String,
+    args: Vec<String>,
+    wait_ready: bool,
+    ops_port: Option<u16>,
+}
+
+impl HostBuilder {
+    pub fn new(apps_toml: impl Into<String>) -> Self {
+        Self { apps_toml: apps_toml.into(), args: Vec::new(), wait_ready: true, ops_port: None }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Serve the operations endpoints on a port of their own.
+    pub fn with_ops_listener(mut self) -> Self {
+        let port = free_port();
+        self.ops_port = Some(port);
+        self.arg("--ops-listen").arg(format!("127.0.0.1:{port}"))
+    }
+
+    /// Do not wait for `/readyz` (for hosts whose apps are meant to fail).
+    pub fn no_wait_ready(mut self) -> Self {
+        self.wait_ready = false;
+        self
+    }
+
+    pub async fn start(self) -> HostProcess {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let apps = dir.path().join("apps.toml");
+        std::fs::write(&apps, &self.apps_toml).expect("write apps.toml");
+        let port = free_port();
+        let mut child = Command::new(host_binary())
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--apps")
+            .arg(&apps)
+            .args(&self.args)
+            // Defaults through the environment, so a test's flags override them.
+            .env("BUDGET_CACHE_DIR", shared_cache_dir())
+            .env("BUDGET_SHUTDOWN_DELAY_MS", "0")
+            .env("BUDGET_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn budget-host");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[host] {line}");
+                if let Ok(mut logs) = sink.lock() {
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            }
+        });
+        let mut host = HostProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            ops_base: format!("http://127.0.0.1:{}", self.ops_port.unwrap_or(port)),
+            logs,
+            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+            _dir: dir,
+        };
+        host.wait_for(if self.wait_ready { "/readyz" } else { "/startupz" }).await;
+        host
+    }
+}
+
+pub struct HostProcess {
+    child: Child,
+    pub base: String,
+    /// Where `/livez`, `/readyz`, `/startupz` and `/metrics` are served.
+    pub ops_base: String,
+    logs: Arc<Mutex<String>>,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl HostProcess {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn ops_url(&self, path: &str) -> String {
+        format!("{}{path}", self.ops_base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    async fn wait_for(&mut self, probe: &str) {
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("host exited with {status} during startup:\n{}", self.logs());
+            }
+            if let Ok(response) = self.client.get(self.ops_url(probe)).send().await
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "host not up after 60 s:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits (up to 5 s) for a log line that satisfies `matches`; the log
+    /// is read by another thread, so it may trail the HTTP response.
+    pub async fn wait_for_log(&self, matches: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self.logs().lines().find(|l| matches(l)) {
+                return line.to_string();
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "expected log line missing:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid")
+    }
+
+    pub fn sigterm(&self) {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own child's pid has no memory-safety effects.
+        let rc = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill(SIGTERM) failed");
+    }
+
+    /// Waits for the process to exit, failing after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(started.elapsed() < timeout, "host did not exit within {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The value of a metric sample, or 0 when absent.
+    pub async fn metric(&self, name_and_labels: &str) -> f64 {
+        let response = self.client.get(self.ops_url("/metrics")).send().await.expect("GET /metrics");
+        let text = response.text().await.expect("metrics body");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name_and_labels).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The standard test apps: `hello`, `greeter` (with config) and `misbehave`
+/// (tight limits: 2 s deadline, 32 MiB memory, 64 KiB body, 1 MiB response).
+pub fn standard_apps() -> String {
+    format!(
+        r#"
+[apps.hello]
+routes = ["/hello"]
+component = "{hello}"
+version = "1.0.0"
+
+[apps.greeter]
+routes = ["/greet", "/greeter"]
+component = "{greeter}"
+version = "0.3.0"
+[apps.greeter.config]
+greeting = "Howdy"
+
+[apps.misbehave]
+routes = ["/misbehave"]
+component = "{misbehave}"
+version = "2.0.0"
+[apps.misbehave.limits]
+deadline_ms = 2000
+memory = "32MiB"
+max_request_body = "64KiB"
+max_response_body = "1MiB"
+"#,
+        hello = component("hello").display(),
+        greeter = component("greeter").display(),
+        misbehave = component("misbehave").display(),
+    )
+}
+
+/// Asserts the error envelope and returns it.
+pub async fn expect_error(response: reqwest::Response, status: u16, name: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body: serde_json::Value = response.json().await.expect("JSON error envelope");
+    assert_eq!(body["error"]["name"], name, "{body}");
+    assert!(body["error"]["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    assert_eq!(body["error"]["id"].as_str(), request_id.as_deref(), "envelope id is the request id");
+    body
+}

@@ -69,6 +69,10 @@ impl LineLogger {
         }
         let text = String::from_utf8_lossy(&self.line);
         let text = text.trim_end_matches(['\r', '\n']);
+        if text.is_empty() {
+            self.line.clear();
+            return;
+        }
         let (app, version, request_id) = (&self.app.app, &self.app.version, &*self.request_id);
         match self.which {
             Which::Stdout => tracing::info!(target: "guest", app, version, request_id, stream = "stdout", "{text}"),

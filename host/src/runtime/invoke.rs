@@ -142,7 +142,12 @@ pub async fn invoke(
                 Err(ApiError::Internal)
             }
         },
-        Err(_elapsed) => Err(ApiError::DeadlineExceeded { deadline_ms }),
+        // The task shares the deadline, so it is ending too; waiting for it
+        // makes the timeout counted and logged before the 504 goes out.
+        Err(_elapsed) => {
+            let _ = task.await;
+            Err(ApiError::DeadlineExceeded { deadline_ms })
+        }
     }
 }
 
