@@ -37,9 +37,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::AppNotReady { .. } | ApiError::Overloaded | ApiError::Draining => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::AppNotReady { .. } | ApiError::Overloaded | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ComponentFailed | ApiError::ResponseTooLarge { .. } | ApiError::Internal => {
                 StatusCode::INTERNAL_SERVER_ERROR

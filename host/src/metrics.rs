@@ -1,8 +1,6 @@
 //! Prometheus metrics, rendered in the text exposition format at `/metrics`.
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// Labels for requests the host answered without an app.
 pub const NO_APP: &str = "-";
@@ -37,11 +35,8 @@ impl Metrics {
             &["app", "version"],
         )?;
         let instantiation_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "budget_host_instantiation_seconds",
-                "Time to instantiate a component for one request.",
-            )
-            .buckets(vec![0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025, 0.1]),
+            HistogramOpts::new("budget_host_instantiation_seconds", "Time to instantiate a component for one request.")
+                .buckets(vec![0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025, 0.1]),
             &["app", "version"],
         )?;
         let traps_total = IntCounterVec::new(
@@ -97,7 +92,10 @@ mod tests {
         metrics.http_requests_total.with_label_values(&["hello", "1.0.0", "GET", "200"]).inc();
         metrics.traps_total.with_label_values(&["hello", "1.0.0"]).inc();
         let text = metrics.render().expect("render");
-        assert!(text.contains(r#"http_requests_total{app="hello",method="GET",status="200",version="1.0.0"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"http_requests_total{app="hello",method="GET",status="200",version="1.0.0"} 1"#),
+            "{text}"
+        );
         assert!(text.contains("budget_host_traps_total"));
         assert!(text.contains("process_resident_memory_bytes"));
     }

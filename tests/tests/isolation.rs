@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 #[tokio::test]
 async fn panic_is_a_500_without_internals_and_the_app_recovers() {
     let host = HostBuilder::new(standard_apps()).start().await;
-    let response = host.client.get(host.url("/misbehave/panic")).header("x-request-id", "panic-1").send().await.expect("send");
+    let response =
+        host.client.get(host.url("/misbehave/panic")).header("x-request-id", "panic-1").send().await.expect("send");
     let body = expect_error(response, 500, "component_failed").await;
     let detail = body["error"]["detail"].as_str().unwrap_or_default().to_lowercase();
     for leak in ["panic", "wasm", "backtrace", "misbehave", ".rs"] {

@@ -18,7 +18,8 @@ async fn hello_answers_json_and_echoes_the_path() {
 #[tokio::test]
 async fn request_id_is_kept_and_reaches_the_component_logs() {
     let host = HostBuilder::new(standard_apps()).start().await;
-    let response = host.client.get(host.url("/greet/ada")).header("x-request-id", "test-req-42").send().await.expect("send");
+    let response =
+        host.client.get(host.url("/greet/ada")).header("x-request-id", "test-req-42").send().await.expect("send");
     assert_eq!(response.headers()["x-request-id"], "test-req-42");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["greeting"], "Howdy, ada!", "greeting comes from [apps.greeter.config]");
@@ -36,7 +37,8 @@ async fn config_store_exposes_only_the_apps_values() {
 #[tokio::test]
 async fn guest_stdout_and_stderr_go_to_the_log() {
     let host = HostBuilder::new(standard_apps()).start().await;
-    let response = host.client.get(host.url("/greeter/print")).header("x-request-id", "print-1").send().await.expect("send");
+    let response =
+        host.client.get(host.url("/greeter/print")).header("x-request-id", "print-1").send().await.expect("send");
     assert_eq!(response.status(), 200);
     host.wait_for_log(|l| l.contains("printed to stdout by /greeter/print") && l.contains("print-1")).await;
     host.wait_for_log(|l| l.contains("printed to stderr") && l.contains("stderr")).await;

@@ -2,7 +2,7 @@
 //! provides, so the host must refuse it and name that import.
 
 wit_bindgen::generate!({
-    path: "wit",
+    path: "wit-fixture",
     world: "fixture:foreign/foreign",
     generate_all,
 });

@@ -2,8 +2,7 @@
 //! incoming request and writes the response back.
 
 use crate::bindings::wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse,
-    ResponseOutparam,
+    ErrorCode, Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use crate::bindings::wasi::io::streams::StreamError;
 use serde::Serialize;
@@ -65,10 +64,7 @@ impl Request {
 
     /// The first value of header `name` (case-insensitive) if it is UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
     pub fn headers(&self) -> &[(String, Vec<u8>)] {
@@ -124,9 +120,9 @@ impl Response {
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Self {
         match serde_json::to_vec(value) {
             Ok(body) => Self::new(status).with_header("content-type", "application/json").with_body(body),
-            Err(_) => Self::new(500)
-                .with_header("content-type", "application/json")
-                .with_body(br#"{"error":{"id":"","name":"internal","detail":"response could not be serialised"}}"#.to_vec()),
+            Err(_) => Self::new(500).with_header("content-type", "application/json").with_body(
+                br#"{"error":{"id":"","name":"internal","detail":"response could not be serialised"}}"#.to_vec(),
+            ),
         }
     }
 

@@ -3,7 +3,7 @@
 //! A component is a function from [`Request`] to [`Response`], usually a
 //! [`Router`], exported with [`component!`]:
 //!
-//! ```ignore
+//! ```no_run
 //! use budget_sdk::{Request, Response, Router};
 //!
 //! fn handle(req: Request) -> Response {

@@ -169,10 +169,7 @@ fn validate_route(route: &str) -> Result<(), String> {
     if route.contains("//") || route.contains(['?', '#', '*', ' ']) {
         return Err(format!("route `{route}` must be a plain path prefix"));
     }
-    if let Some(reserved) = RESERVED_PATHS
-        .iter()
-        .find(|r| route == **r || route.starts_with(&format!("{r}/")))
-    {
+    if let Some(reserved) = RESERVED_PATHS.iter().find(|r| route == **r || route.starts_with(&format!("{r}/"))) {
         return Err(format!("route `{route}` is reserved by the host (`{reserved}`)"));
     }
     Ok(())
@@ -180,8 +177,8 @@ fn validate_route(route: &str) -> Result<(), String> {
 
 impl AppsConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, base).map_err(|(parse, message)| {
             if parse {

@@ -95,9 +95,7 @@ pub fn classify(import: &str) -> ImportKind {
     };
     let wasi_p2 = version.starts_with("0.2.");
     match (package, interface) {
-        ("wasi:cli" | "wasi:clocks" | "wasi:io" | "wasi:random" | "wasi:filesystem" | "wasi:sockets", _)
-            if wasi_p2 =>
-        {
+        ("wasi:cli" | "wasi:clocks" | "wasi:io" | "wasi:random" | "wasi:filesystem" | "wasi:sockets", _) if wasi_p2 => {
             ImportKind::Wasi
         }
         ("wasi:http", "types" | "outgoing-handler") if wasi_p2 => ImportKind::Wasi,
@@ -115,7 +113,10 @@ pub fn classify(import: &str) -> ImportKind {
 pub enum Grants<'a> {
     /// `check` without an app: any capability counts as granted.
     Any,
-    App { name: &'a str, capabilities: &'a BTreeSet<Capability> },
+    App {
+        name: &'a str,
+        capabilities: &'a BTreeSet<Capability>,
+    },
 }
 
 /// Refuses missing handler exports, unknown imports and capabilities the

@@ -46,9 +46,7 @@ pub struct RouteTable {
 
 /// `/api` matches `/api` and `/api/x` but not `/apix`; `/` matches all.
 fn prefix_matches(prefix: &str, path: &str) -> bool {
-    prefix == "/"
-        || path == prefix
-        || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+    prefix == "/" || path == prefix || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
 }
 
 impl RouteTable {

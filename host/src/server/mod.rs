@@ -91,7 +91,11 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
 }
 
 impl Host {
-    async fn handle(self: Arc<Self>, request: http::Request<Incoming>, listener: ListenerKind) -> http::Response<HostBody> {
+    async fn handle(
+        self: Arc<Self>,
+        request: http::Request<Incoming>,
+        listener: ListenerKind,
+    ) -> http::Response<HostBody> {
         let started = Instant::now();
         let request_id = request_id::from_headers(request.headers());
         let path = request.uri().path().to_string();
@@ -152,14 +156,9 @@ impl Host {
         let body: GuestRequestBody = LimitedBody::new(body, max_request, exceeded.clone());
         let deadline = tokio::time::Instant::now() + limits.deadline;
         let request_id: Arc<str> = Arc::from(request_id);
-        let result = invoke(
-            version,
-            http::Request::from_parts(parts, body),
-            request_id.clone(),
-            deadline,
-            self.metrics.clone(),
-        )
-        .await;
+        let result =
+            invoke(version, http::Request::from_parts(parts, body), request_id.clone(), deadline, self.metrics.clone())
+                .await;
         // Whatever the guest made of the truncated body, the cause is the
         // client's oversized request.
         if exceeded.load(Ordering::Acquire) {
