@@ -48,8 +48,12 @@ lint: setup
     cargo clippy --workspace --all-targets -- -D warnings
     cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo clippy --release --target wasm32-wasip2 -- -D warnings
 
+# Start the backing services the tests need (Redis) when they are down.
+services:
+    scripts/ensure-services.sh
+
 # Everything CI runs: lint, unit tests (host and SDK), integration tests against the real binary.
-test: lint build-components build
+test: services lint build-components build
     cargo test --workspace --no-fail-fast
     cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo test -p budget-sdk --target "$(rustc -vV | sed -n 's/^host: //p')"
 

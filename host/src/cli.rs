@@ -80,6 +80,24 @@ pub struct ServeArgs {
     #[arg(long, env = "BUDGET_POOL_MAX_MEMORY_MIB", default_value_t = 256)]
     pub pool_max_memory_mib: u64,
 
+    /// Redis for the `cache` capability, e.g. `redis://redis:6379/0`.
+    /// Without it, an in-process cache serves (one per host process).
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prepended to every app's cache namespace (`<prefix>app:<name>:`), so
+    /// that environments can share one Redis.
+    #[arg(long, env = "BUDGET_REDIS_KEY_PREFIX", default_value = "")]
+    pub redis_key_prefix: String,
+
+    /// Upper bound for one cache operation (and for connecting to Redis).
+    #[arg(long, env = "BUDGET_CACHE_TIMEOUT_MS", default_value_t = 2_000)]
+    pub cache_timeout_ms: u64,
+
+    /// How often backends are probed for `/readyz`.
+    #[arg(long, env = "BUDGET_BACKEND_PROBE_MS", default_value_t = 2_000)]
+    pub backend_probe_ms: u64,
+
     /// Time allowed for a client to send request headers.
     #[arg(long, env = "BUDGET_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_timeout_ms: u64,

@@ -268,3 +268,80 @@ pub async fn expect_error(response: reqwest::Response, status: u16, name: &str) 
     assert_eq!(body["error"]["id"].as_str(), request_id.as_deref(), "envelope id is the request id");
     body
 }
+
+/// The shared Redis for tests: `REDIS_URL`, or the local default. Fails
+/// (never skips) when it does not answer.
+pub fn redis_url() -> String {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let mut connection = redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        .unwrap_or_else(|e| panic!("Redis at {url} is required (just test starts it): {e}"));
+    let pong: String = redis::cmd("PING").query(&mut connection).expect("PING");
+    assert_eq!(pong, "PONG");
+    url
+}
+
+/// A prefix no other test (or test run) uses, for shared servers.
+pub fn unique_prefix(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("t{}_{}_{}_{}", tag, std::process::id(), nanos % 1_000_000_000, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A Redis server owned by one test, on its own port, for outage drills.
+pub struct OwnedRedis {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl OwnedRedis {
+    pub fn start() -> Self {
+        let mut redis = Self { child: None, port: free_port() };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is required for the outage test (apt-get install redis-server)");
+        self.child = Some(child);
+        let started = Instant::now();
+        while redis::Client::open(self.url().as_str())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+            .is_err()
+        {
+            assert!(started.elapsed() < Duration::from_secs(10), "owned redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnedRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An apps file with the `probe` fixture, granted `capabilities`.
+pub fn probe_app(name: &str, capabilities: &str) -> String {
+    format!(
+        "[apps.{name}]\nroutes = [\"/probe\"]\ncomponent = \"{}\"\ncapabilities = {capabilities}\n",
+        component("probe").display()
+    )
+}

@@ -4,23 +4,28 @@
 //! failure a guest can cause or a backend can suffer returns to the guest
 //! as the interface's error value.
 
+pub mod backends;
+pub mod cache;
 pub mod config;
 pub mod guest_output;
 pub mod logging;
 pub mod outbound_http;
 
 use crate::config::Capability;
-use crate::runtime::bindings::wasi;
+use crate::runtime::bindings::{budget, wasi};
 use crate::runtime::state::RequestState;
 use wasmtime::component::{HasSelf, Linker};
 
 /// Data capabilities this host version implements. A component that
 /// imports any other `budget:platform` interface is refused at load, naming
 /// the import.
-pub const PROVIDED_CAPABILITIES: &[Capability] = &[];
+pub const PROVIDED_CAPABILITIES: &[Capability] = &[Capability::Cache];
 
-/// Adds `wasi:config/store` and `wasi:logging/logging`.
+/// Adds `wasi:config/store`, `wasi:logging/logging` and the data
+/// capabilities this host provides. Linking a capability grants nothing by
+/// itself: a component whose app lacks the grant is refused at load.
 pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
+    budget::platform::cache::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
     wasi::config::store::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
     wasi::logging::logging::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
     Ok(())

@@ -13,5 +13,8 @@ wasmtime::component::bindgen!({
         "wasi:cli": wasmtime_wasi::p2::bindings::cli,
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
     },
+    imports: {
+        "budget:platform/cache": async,
+    },
     require_store_data_send: true,
 });

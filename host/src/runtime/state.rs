@@ -1,5 +1,6 @@
 //! The per-request store state, and the linker that serves every import.
 
+use crate::capabilities::cache::AppCache;
 use crate::capabilities::{self, guest_output::GuestOutput, outbound_http::DenyOutboundHttp};
 use crate::config::Limits;
 use std::collections::BTreeMap;
@@ -9,13 +10,15 @@ use wasmtime::{Engine, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// What every request of one (app, version) shares. Built once at load.
-#[derive(Debug)]
+/// What every request of one (app, version) shares. Built once at load:
+/// pools and namespaces here, only handles in the per-request state.
 pub struct AppContext {
     pub app: String,
     pub version: String,
     pub config: Arc<BTreeMap<String, String>>,
     pub limits: Limits,
+    /// Present when the app is granted `cache`.
+    pub cache: Option<AppCache>,
 }
 
 /// A `Store`'s data: one request's handles. Nothing here outlives the

@@ -8,8 +8,10 @@ mod lifecycle;
 pub mod ops;
 pub mod request_id;
 
+use crate::capabilities::backends::Backends;
 use crate::cli::{LogFormat, ServeArgs};
 use crate::config::AppsConfig;
+use crate::config::Capability;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, NO_APP};
 use crate::runtime::artifact_cache::ArtifactCache;
@@ -39,6 +41,7 @@ use tracing_subscriber::EnvFilter;
 /// Everything a request needs, built once at startup.
 pub struct Host {
     pub metrics: Arc<Metrics>,
+    pub backends: Arc<Backends>,
     pub lifecycle: Lifecycle,
     pub slots: Vec<Arc<AppSlot>>,
     routes: RouteTable,
@@ -145,7 +148,12 @@ impl Host {
     ) -> Result<http::Response<HostBody>, ApiError> {
         let limits = &version.context.limits;
         let max_request = limits.max_request_body.0;
-        if declared_length(request.headers()).is_some_and(|len| len > max_request) {
+        if let Some(declared) = declared_length(request.headers())
+            && declared > max_request
+        {
+            if declared <= max_request.saturating_add(DRAIN_BEYOND_LIMIT) {
+                drain(request.into_body()).await;
+            }
             return Err(ApiError::PayloadTooLarge { limit: max_request });
         }
         let (mut parts, body) = request.into_parts();
@@ -174,6 +182,24 @@ impl Host {
     }
 }
 
+/// A refused body up to this much larger than the limit is read and
+/// discarded first, so that the client, still sending, gets to read the 413
+/// instead of a reset connection. Larger ones are cut off.
+const DRAIN_BEYOND_LIMIT: u64 = 8 * 1024 * 1024;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn drain(body: Incoming) {
+    let mut body = body;
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(frame) = body.frame().await {
+            if frame.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 fn with_request_id(mut response: http::Response<HostBody>, request_id: &str) -> http::Response<HostBody> {
     if let Ok(value) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert(request_id::HEADER, value);
@@ -185,6 +211,7 @@ fn with_request_id(mut response: http::Response<HostBody>, request_id: &str) -> 
 /// compilation does not starve request handling of cores; each app becomes
 /// routable as soon as it is ready.
 async fn load_apps(host: Arc<Host>, cache: Arc<ArtifactCache>, engine: wasmtime::Engine, pool_max_memory: u64) {
+    let backends = host.backends.clone();
     let linker = match build_linker(&engine) {
         Ok(linker) => Arc::new(linker),
         Err(error) => {
@@ -198,8 +225,9 @@ async fn load_apps(host: Arc<Host>, cache: Arc<ArtifactCache>, engine: wasmtime:
     };
     for slot in &host.slots {
         let (engine, cache, linker, slot2) = (engine.clone(), cache.clone(), linker.clone(), slot.clone());
+        let backends = backends.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            loader::load_version(&engine, &cache, &linker, &slot2.definition, pool_max_memory)
+            loader::load_version(&engine, &cache, &linker, &slot2.definition, &backends, pool_max_memory)
         })
         .await;
         match outcome {
@@ -302,9 +330,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cache = Arc::new(ArtifactCache::new(&args.cache_dir, &engine));
     let metrics = Arc::new(Metrics::new()?);
 
+    let backends = Arc::new(Backends::from_args(&args)?);
+    let uses_cache = apps.apps.iter().any(|a| a.capabilities.contains(&Capability::Cache));
+    tracing::info!(
+        capability = "cache", backend = backends.cache.kind(), endpoint = %backends.cache_endpoint,
+        used = uses_cache, "capability backend"
+    );
+    if uses_cache {
+        let backends = backends.clone();
+        let period = Duration::from_millis(args.backend_probe_ms.max(100));
+        tokio::spawn(async move {
+            loop {
+                backends.probe().await;
+                tokio::time::sleep(period).await;
+            }
+        });
+    }
+
     let slots: Vec<Arc<AppSlot>> = apps.apps.into_iter().map(|d| Arc::new(AppSlot::new(d))).collect();
     let host = Arc::new(Host {
         metrics,
+        backends,
         lifecycle: Lifecycle::default(),
         routes: RouteTable::new(&slots),
         slots,

@@ -10,6 +10,7 @@
 use super::Host;
 use super::apps::AppState;
 use super::body::HostBody;
+use crate::config::Capability;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -71,10 +72,26 @@ fn readiness(host: &Host) -> http::Response<HostBody> {
         };
         apps.insert(slot.name().to_string(), entry);
     }
+    // A backend counts only when some app is granted its capability.
+    let mut backends = serde_json::Map::new();
+    let cache_needed = host.slots.iter().any(|s| s.definition.capabilities.contains(&Capability::Cache));
+    if cache_needed {
+        let up = host.backends.cache_up();
+        all_ready &= up;
+        backends.insert(
+            "cache".into(),
+            json!({ "backend": host.backends.cache.kind(), "endpoint": host.backends.cache_endpoint, "up": up }),
+        );
+    }
     let ready = all_ready && !draining && host.lifecycle.started();
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     json_response(
         status,
-        &json!({ "status": if ready { "ready" } else { "not_ready" }, "draining": draining, "apps": apps }),
+        &json!({
+            "status": if ready { "ready" } else { "not_ready" },
+            "draining": draining,
+            "apps": apps,
+            "backends": backends,
+        }),
     )
 }
