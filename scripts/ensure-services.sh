@@ -34,4 +34,13 @@ if ! port_open 6379; then
         --dir "$dir" --logfile "$dir/redis.log"
     wait_port 6379
 fi
-echo "services: redis up on 127.0.0.1:6379"
+# PostgreSQL: trust auth on 127.0.0.1:5432, user postgres.
+if ! port_open 5432; then
+    if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+        apt_install postgresql
+    fi
+    version="$(ls /etc/postgresql | sort -V | tail -1)"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    wait_port 5432
+fi
+echo "services: redis up on 127.0.0.1:6379, postgres up on 127.0.0.1:5432"

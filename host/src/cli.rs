@@ -15,7 +15,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load the apps in apps.toml and serve them.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Validate a component against the budget:platform world and print its
     /// imports and exports. Exits 1 when it would be refused.
     Check(CheckArgs),
@@ -79,6 +79,46 @@ pub struct ServeArgs {
     /// Largest linear memory any app may be given, in MiB (pooling slot size).
     #[arg(long, env = "BUDGET_POOL_MAX_MEMORY_MIB", default_value_t = 256)]
     pub pool_max_memory_mib: u64,
+
+    /// PostgreSQL for the `sql` capability: the host's own login, which
+    /// creates a schema and a role for each app. Without it, apps granted
+    /// `sql` do not load.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Prepended to app role names (`<prefix>app_<name>`). Roles are
+    /// cluster-wide: environments sharing a cluster need distinct prefixes.
+    #[arg(long, env = "BUDGET_SQL_ROLE_PREFIX", default_value = "")]
+    pub sql_role_prefix: String,
+
+    /// Secret from which app role passwords are derived; set it in production.
+    #[arg(
+        long,
+        env = "BUDGET_SQL_ROLE_SECRET",
+        default_value = "budget-host-development-secret",
+        hide_default_value = true
+    )]
+    pub sql_role_secret: String,
+
+    /// Connections per app pool.
+    #[arg(long, env = "BUDGET_SQL_POOL_SIZE", default_value_t = 8)]
+    pub sql_pool_size: u32,
+
+    /// Statement timeout for app statements.
+    #[arg(long, env = "BUDGET_SQL_STATEMENT_TIMEOUT_MS", default_value_t = 5_000)]
+    pub sql_statement_timeout_ms: u64,
+
+    /// Wait at most this long for a pooled connection (or a new one).
+    #[arg(long, env = "BUDGET_SQL_ACQUIRE_TIMEOUT_MS", default_value_t = 2_000)]
+    pub sql_acquire_timeout_ms: u64,
+
+    /// Most rows one query may return.
+    #[arg(long, env = "BUDGET_SQL_MAX_ROWS", default_value_t = 10_000)]
+    pub sql_max_rows: usize,
+
+    /// Most bytes (encoded column values) one query may return.
+    #[arg(long, env = "BUDGET_SQL_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub sql_max_bytes: usize,
 
     /// Redis for the `cache` capability, e.g. `redis://redis:6379/0`.
     /// Without it, an in-process cache serves (one per host process).

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => match budget_host::server::serve_blocking(args) {
+        Command::Serve(args) => match budget_host::server::serve_blocking(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 // The subscriber may not be up yet (bad flags, bad apps.toml).

@@ -338,6 +338,67 @@ impl Drop for OwnedRedis {
     }
 }
 
+/// The administrative PostgreSQL URL for tests: `DATABASE_URL`, or the local
+/// trust-auth default.
+pub fn admin_database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A fresh database and role prefix for one test; both are dropped at the
+/// end. Fails (never skips) when PostgreSQL does not answer.
+pub struct TestDatabase {
+    pub name: String,
+    pub role_prefix: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        let name = unique_prefix("db");
+        let admin = admin_database_url();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required (just test starts it): {e}"));
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("DATABASE_URL needs a database path"),
+        };
+        Self { role_prefix: format!("{name}_"), name, url }
+    }
+
+    pub async fn connect(&self) -> sqlx::PgConnection {
+        <sqlx::PgConnection as sqlx::Connection>::connect(&self.url).await.expect("connect to test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (name, prefix, admin) = (self.name.clone(), self.role_prefix.clone(), admin_database_url());
+        // Drop runs outside async; clean up on a thread with its own runtime.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(async move {
+                let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await else { return };
+                let _ =
+                    sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                let roles: Vec<String> =
+                    sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 || '%'")
+                        .bind(&prefix)
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                for role in roles {
+                    let _ =
+                        sqlx::Executor::execute(&mut conn, format!(r#"DROP ROLE IF EXISTS "{role}""#).as_str()).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
 /// An apps file with the `probe` fixture, granted `capabilities`.
 pub fn probe_app(name: &str, capabilities: &str) -> String {
     format!(

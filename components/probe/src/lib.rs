@@ -1,6 +1,6 @@
-//! `probe`: a test fixture that exposes the data capabilities over HTTP, so
+//! `probe`: a test fixture that exposes the `cache` capability over HTTP, so
 //! integration tests can drive every function through a real component and
-//! check what the host lets it reach.
+//! check what the host lets it reach. (`sql-probe` does the same for `sql`.)
 
 use budget_sdk::cache::{self, Error as CacheError};
 use budget_sdk::serde_json::json;
@@ -77,14 +77,15 @@ fn cache_publish(req: &Request) -> Response {
 }
 
 fn handle(req: Request) -> Response {
+    // `{app}`: the same fixture serves under several apps' routes.
     Router::new()
-        .get("/probe/cache/key/{key}", cache_get)
-        .put("/probe/cache/key/{key}", cache_set)
-        .delete("/probe/cache/key/{key}", cache_delete)
-        .post("/probe/cache/key/{key}/increment", cache_increment)
-        .post("/probe/cache/key/{key}/set-if-absent", cache_set_if_absent)
-        .post("/probe/cache/key/{key}/expire", cache_expire)
-        .post("/probe/cache/publish/{channel}", cache_publish)
+        .get("/{app}/cache/key/{key}", cache_get)
+        .put("/{app}/cache/key/{key}", cache_set)
+        .delete("/{app}/cache/key/{key}", cache_delete)
+        .post("/{app}/cache/key/{key}/increment", cache_increment)
+        .post("/{app}/cache/key/{key}/set-if-absent", cache_set_if_absent)
+        .post("/{app}/cache/key/{key}/expire", cache_expire)
+        .post("/{app}/cache/publish/{channel}", cache_publish)
         .handle(req)
 }
 

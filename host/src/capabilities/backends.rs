@@ -4,12 +4,17 @@
 //! otherwise an in-process cache.
 
 use super::cache::{AppCache, CacheBackend, InMemoryCache, RedisCache};
+use super::sql::{AppSql, SqlBackend, SqlSettings, SqlSetupError};
 use crate::cli::ServeArgs;
+use crate::config::{AppDefinition, Capability};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub struct Backends {
+    /// PostgreSQL, when `DATABASE_URL` is set.
+    pub sql: Option<SqlBackend>,
+    sql_up: AtomicBool,
     pub cache: Arc<dyn CacheBackend>,
     /// `host:port` or `in-process`, for logs and `/readyz`.
     pub cache_endpoint: String,
@@ -30,7 +35,30 @@ impl Backends {
             }
             None => (Arc::new(InMemoryCache::new()), "in-process".to_string()),
         };
+        let sql = match &args.database_url {
+            None => None,
+            Some(url) => {
+                let prefix = &args.sql_role_prefix;
+                if prefix.len() > 24
+                    || !prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    anyhow::bail!("BUDGET_SQL_ROLE_PREFIX must be at most 24 characters of a-z, 0-9 and _");
+                }
+                Some(SqlBackend::new(SqlSettings {
+                    database_url: url.clone(),
+                    role_prefix: prefix.clone(),
+                    role_secret: args.sql_role_secret.clone(),
+                    pool_size: args.sql_pool_size.max(1),
+                    acquire_timeout: Duration::from_millis(args.sql_acquire_timeout_ms.max(1)),
+                    statement_timeout: Duration::from_millis(args.sql_statement_timeout_ms.max(1)),
+                    max_rows: args.sql_max_rows,
+                    max_bytes: args.sql_max_bytes,
+                })?)
+            }
+        };
         Ok(Self {
+            sql,
+            sql_up: AtomicBool::new(true),
             cache,
             cache_endpoint: endpoint,
             cache_prefix: args.redis_key_prefix.clone(),
@@ -44,12 +72,39 @@ impl Backends {
         AppCache::new(self.cache.clone(), &self.cache_prefix, app, self.cache_timeout)
     }
 
+    /// Provisions what `definition` is granted: schema, role, migrations
+    /// and pool for `sql`, a namespaced handle for `cache`.
+    pub async fn handles_for(&self, definition: &AppDefinition) -> Result<CapabilityHandles, HandleError> {
+        let sql = if definition.capabilities.contains(&Capability::Sql) {
+            let backend = self.sql.as_ref().ok_or(HandleError::NoDatabase)?;
+            Some(backend.provision(&definition.name, definition.migrations.as_deref()).await?)
+        } else {
+            None
+        };
+        let cache = definition.capabilities.contains(&Capability::Cache).then(|| self.app_cache(&definition.name));
+        Ok(CapabilityHandles { sql, cache })
+    }
+
+    pub fn sql_up(&self) -> bool {
+        self.sql_up.load(Ordering::Acquire)
+    }
+
     pub fn cache_up(&self) -> bool {
         self.cache_up.load(Ordering::Acquire)
     }
 
     /// Probes every backend once and records whether it answered.
     pub async fn probe(&self) {
+        if let Some(sql) = &self.sql {
+            let up = sql.ping().await;
+            if self.sql_up.swap(up, Ordering::AcqRel) != up {
+                if up {
+                    tracing::info!(endpoint = %sql.endpoint(), "postgres reachable again");
+                } else {
+                    tracing::warn!(endpoint = %sql.endpoint(), "postgres unreachable");
+                }
+            }
+        }
         let up = tokio::time::timeout(self.cache_timeout, self.cache.ping()).await.is_ok_and(|r| r.is_ok());
         let was_up = self.cache_up.swap(up, Ordering::AcqRel);
         if was_up != up {
@@ -60,4 +115,19 @@ impl Backends {
             }
         }
     }
+}
+
+/// What one app gets from the backends; built at load, shared by its requests.
+#[derive(Clone, Default)]
+pub struct CapabilityHandles {
+    pub sql: Option<AppSql>,
+    pub cache: Option<AppCache>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error("the app is granted `sql` but the host has no DATABASE_URL")]
+    NoDatabase,
+    #[error(transparent)]
+    Sql(#[from] SqlSetupError),
 }

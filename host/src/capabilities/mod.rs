@@ -10,6 +10,7 @@ pub mod config;
 pub mod guest_output;
 pub mod logging;
 pub mod outbound_http;
+pub mod sql;
 
 use crate::config::Capability;
 use crate::runtime::bindings::{budget, wasi};
@@ -19,13 +20,14 @@ use wasmtime::component::{HasSelf, Linker};
 /// Data capabilities this host version implements. A component that
 /// imports any other `budget:platform` interface is refused at load, naming
 /// the import.
-pub const PROVIDED_CAPABILITIES: &[Capability] = &[Capability::Cache];
+pub const PROVIDED_CAPABILITIES: &[Capability] = &[Capability::Sql, Capability::Cache];
 
 /// Adds `wasi:config/store`, `wasi:logging/logging` and the data
 /// capabilities this host provides. Linking a capability grants nothing by
 /// itself: a component whose app lacks the grant is refused at load.
 pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
     budget::platform::cache::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
+    budget::platform::sql::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
     wasi::config::store::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
     wasi::logging::logging::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
     Ok(())

@@ -82,6 +82,8 @@ struct AppSpec {
     limits: LimitsSpec,
     #[serde(default)]
     config: BTreeMap<String, String>,
+    #[serde(default)]
+    migrations: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -142,6 +144,8 @@ pub struct AppDefinition {
     pub capabilities: BTreeSet<Capability>,
     pub limits: Limits,
     pub config: Arc<BTreeMap<String, String>>,
+    /// Directory of `*.sql` migrations, applied at load (needs `sql`).
+    pub migrations: Option<PathBuf>,
 }
 
 /// The whole validated apps file.
@@ -225,6 +229,10 @@ impl AppsConfig {
                 return Err(invalid(format!("app `{name}`: memory must be at least 1MiB")));
             }
             let component = if spec.component.is_absolute() { spec.component } else { base.join(spec.component) };
+            if spec.migrations.is_some() && !spec.capabilities.contains(&Capability::Sql) {
+                return Err(invalid(format!("app `{name}` has migrations but is not granted `sql`")));
+            }
+            let migrations = spec.migrations.map(|m| if m.is_absolute() { m } else { base.join(m) });
             apps.push(AppDefinition {
                 name,
                 routes: spec.routes,
@@ -233,6 +241,7 @@ impl AppsConfig {
                 capabilities: spec.capabilities,
                 limits,
                 config: Arc::new(spec.config),
+                migrations,
             });
         }
         Ok(Self { apps })

@@ -12,9 +12,11 @@ wasmtime::component::bindgen!({
         "wasi:random": wasmtime_wasi::p2::bindings::random,
         "wasi:cli": wasmtime_wasi::p2::bindings::cli,
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        "budget:platform/sql.transaction": crate::capabilities::sql::SqlTransaction,
     },
     imports: {
         "budget:platform/cache": async,
+        "budget:platform/sql": async,
     },
     require_store_data_send: true,
 });

@@ -4,8 +4,8 @@
 use super::artifact_cache::{ArtifactCache, CacheOutcome, sha256_hex};
 use super::inspect::{self, CheckError, ComponentInfo, Grants};
 use super::state::{AppContext, RequestState};
-use crate::capabilities::backends::Backends;
-use crate::config::{AppDefinition, Capability};
+use crate::capabilities::backends::CapabilityHandles;
+use crate::config::AppDefinition;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,7 +68,7 @@ pub fn load_version(
     cache: &ArtifactCache,
     linker: &Linker<RequestState>,
     definition: &AppDefinition,
-    backends: &Backends,
+    handles: CapabilityHandles,
     pool_max_memory: u64,
 ) -> Result<LoadedVersion, LoadError> {
     let started = Instant::now();
@@ -88,7 +88,8 @@ pub fn load_version(
             version: definition.version.to_string(),
             config: definition.config.clone(),
             limits: definition.limits.clone(),
-            cache: definition.capabilities.contains(&Capability::Cache).then(|| backends.app_cache(&definition.name)),
+            cache: handles.cache,
+            sql: handles.sql,
         }),
         digest,
         size: bytes.len(),

@@ -1,6 +1,7 @@
 //! The per-request store state, and the linker that serves every import.
 
 use crate::capabilities::cache::AppCache;
+use crate::capabilities::sql::AppSql;
 use crate::capabilities::{self, guest_output::GuestOutput, outbound_http::DenyOutboundHttp};
 use crate::config::Limits;
 use std::collections::BTreeMap;
@@ -19,6 +20,8 @@ pub struct AppContext {
     pub limits: Limits,
     /// Present when the app is granted `cache`.
     pub cache: Option<AppCache>,
+    /// Present when the app is granted `sql`.
+    pub sql: Option<AppSql>,
 }
 
 /// A `Store`'s data: one request's handles. Nothing here outlives the
@@ -56,6 +59,12 @@ impl RequestState {
             outbound: DenyOutboundHttp,
             limits,
         }
+    }
+}
+
+impl RequestState {
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 

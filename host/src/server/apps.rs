@@ -79,6 +79,7 @@ mod tests {
             capabilities: BTreeSet::new(),
             limits: Limits::default(),
             config: Arc::default(),
+            migrations: None,
         }))
     }
 

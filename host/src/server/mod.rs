@@ -224,10 +224,17 @@ async fn load_apps(host: Arc<Host>, cache: Arc<ArtifactCache>, engine: wasmtime:
         }
     };
     for slot in &host.slots {
+        let handles = match backends.handles_for(&slot.definition).await {
+            Ok(handles) => handles,
+            Err(error) => {
+                tracing::error!(app = %slot.name(), %error, "app failed to load");
+                slot.set_state(AppState::Failed(error.to_string()));
+                continue;
+            }
+        };
         let (engine, cache, linker, slot2) = (engine.clone(), cache.clone(), linker.clone(), slot.clone());
-        let backends = backends.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            loader::load_version(&engine, &cache, &linker, &slot2.definition, &backends, pool_max_memory)
+            loader::load_version(&engine, &cache, &linker, &slot2.definition, handles, pool_max_memory)
         })
         .await;
         match outcome {
@@ -331,12 +338,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new()?);
 
     let backends = Arc::new(Backends::from_args(&args)?);
-    let uses_cache = apps.apps.iter().any(|a| a.capabilities.contains(&Capability::Cache));
+    let uses = |c: Capability| apps.apps.iter().any(|a| a.capabilities.contains(&c));
     tracing::info!(
         capability = "cache", backend = backends.cache.kind(), endpoint = %backends.cache_endpoint,
-        used = uses_cache, "capability backend"
+        used = uses(Capability::Cache), "capability backend"
     );
-    if uses_cache {
+    match &backends.sql {
+        Some(sql) => tracing::info!(
+            capability = "sql", backend = "postgres", endpoint = %sql.endpoint(), used = uses(Capability::Sql),
+            "capability backend"
+        ),
+        None => {
+            tracing::info!(capability = "sql", backend = "none", used = uses(Capability::Sql), "capability backend")
+        }
+    }
+    if uses(Capability::Cache) || uses(Capability::Sql) {
         let backends = backends.clone();
         let period = Duration::from_millis(args.backend_probe_ms.max(100));
         tokio::spawn(async move {

@@ -83,6 +83,12 @@ fn readiness(host: &Host) -> http::Response<HostBody> {
             json!({ "backend": host.backends.cache.kind(), "endpoint": host.backends.cache_endpoint, "up": up }),
         );
     }
+    let sql_needed = host.slots.iter().any(|s| s.definition.capabilities.contains(&Capability::Sql));
+    if let (true, Some(sql)) = (sql_needed, &host.backends.sql) {
+        let up = host.backends.sql_up();
+        all_ready &= up;
+        backends.insert("sql".into(), json!({ "backend": "postgres", "endpoint": sql.endpoint(), "up": up }));
+    }
     let ready = all_ready && !draining && host.lifecycle.started();
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     json_response(
