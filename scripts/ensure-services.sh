@@ -43,4 +43,12 @@ if ! port_open 5432; then
     pg_ctlcluster --skip-systemctl-redirect "$version" main start
     wait_port 5432
 fi
-echo "services: redis up on 127.0.0.1:6379, postgres up on 127.0.0.1:5432"
+# MongoDB wire protocol for tests: nx-27017 in a virtualenv (tests start
+# their own instances from it). No mongod can be installed here.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -x "$root/.venv-mongo/bin/nx-27017" ]; then
+    python3 -m venv "$root/.venv-mongo"
+    "$root/.venv-mongo/bin/pip" install --quiet nx-27017
+fi
+
+echo "services: nx-27017 in .venv-mongo; redis up on 127.0.0.1:6379, postgres up on 127.0.0.1:5432"

@@ -120,6 +120,24 @@ pub struct ServeArgs {
     #[arg(long, env = "BUDGET_SQL_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub sql_max_bytes: usize,
 
+    /// MongoDB for the `docs` capability, e.g. `mongodb://mongo:27017`.
+    /// Without it, apps granted `docs` do not load (`just run` starts a local
+    /// wire-protocol server and sets it).
+    #[arg(long, env = "MONGODB_URL")]
+    pub mongodb_url: Option<String>,
+
+    /// Each app's database is `<prefix>_<app>`.
+    #[arg(long, env = "BUDGET_MONGODB_DB_PREFIX", default_value = "budget")]
+    pub mongodb_db_prefix: String,
+
+    /// Upper bound for one docs operation (and server selection).
+    #[arg(long, env = "BUDGET_DOCS_TIMEOUT_MS", default_value_t = 5_000)]
+    pub docs_timeout_ms: u64,
+
+    /// Most documents one find or aggregate returns.
+    #[arg(long, env = "BUDGET_DOCS_MAX_DOCUMENTS", default_value_t = 1_000)]
+    pub docs_max_documents: u32,
+
     /// Redis for the `cache` capability, e.g. `redis://redis:6379/0`.
     /// Without it, an in-process cache serves (one per host process).
     #[arg(long, env = "REDIS_URL")]

@@ -399,6 +399,61 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A MongoDB wire-protocol server (nx-27017, from the `.venv-mongo`
+/// virtualenv that `just test` creates) owned by one test, with in-memory
+/// databases. Production uses real MongoDB; see docs/mongodb-compat.md.
+pub struct OwnedMongo {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl OwnedMongo {
+    pub fn start() -> Self {
+        let mut mongo = Self { child: None, port: free_port(), dir: tempfile::tempdir().expect("tempdir") };
+        mongo.restart();
+        mongo
+    }
+
+    pub fn url(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        let binary = repo_root().join(".venv-mongo/bin/nx-27017");
+        assert!(binary.exists(), "{} is missing: run `just services` (just test does)", binary.display());
+        let child = Command::new(binary)
+            .args(["--data-dir", "memory", "--host", "127.0.0.1", "-p", &self.port.to_string()])
+            .arg("--log-file")
+            .arg(self.dir.path().join("nx.log"))
+            .arg("--pid-file")
+            .arg(self.dir.path().join("nx.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nx-27017");
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "nx-27017 did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnedMongo {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// An apps file with the `probe` fixture, granted `capabilities`.
 pub fn probe_app(name: &str, capabilities: &str) -> String {
     format!(

@@ -4,6 +4,7 @@
 //! otherwise an in-process cache.
 
 use super::cache::{AppCache, CacheBackend, InMemoryCache, RedisCache};
+use super::docs::{AppDocs, DocsBackend, DocsSettings};
 use super::sql::{AppSql, SqlBackend, SqlSettings, SqlSetupError};
 use crate::cli::ServeArgs;
 use crate::config::{AppDefinition, Capability};
@@ -15,6 +16,9 @@ pub struct Backends {
     /// PostgreSQL, when `DATABASE_URL` is set.
     pub sql: Option<SqlBackend>,
     sql_up: AtomicBool,
+    /// MongoDB, when `MONGODB_URL` is set.
+    pub docs: Option<DocsBackend>,
+    docs_up: AtomicBool,
     pub cache: Arc<dyn CacheBackend>,
     /// `host:port` or `in-process`, for logs and `/readyz`.
     pub cache_endpoint: String,
@@ -24,7 +28,7 @@ pub struct Backends {
 }
 
 impl Backends {
-    pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
+    pub async fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(args.cache_timeout_ms.max(1));
         let (cache, endpoint): (Arc<dyn CacheBackend>, String) = match &args.redis_url {
             Some(url) => {
@@ -56,9 +60,34 @@ impl Backends {
                 })?)
             }
         };
+        let docs = match &args.mongodb_url {
+            None => None,
+            Some(url) => {
+                let prefix = &args.mongodb_db_prefix;
+                if prefix.is_empty()
+                    || prefix.len() > 24
+                    || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    anyhow::bail!("BUDGET_MONGODB_DB_PREFIX must be 1-24 characters of A-Z, a-z, 0-9 and _");
+                }
+                let settings = DocsSettings {
+                    url: url.clone(),
+                    database_prefix: prefix.clone(),
+                    timeout: Duration::from_millis(args.docs_timeout_ms.max(1)),
+                    max_documents: args.docs_max_documents.max(1),
+                };
+                Some(
+                    DocsBackend::connect(settings)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("MONGODB_URL is not a usable MongoDB URL: {e}"))?,
+                )
+            }
+        };
         Ok(Self {
             sql,
             sql_up: AtomicBool::new(true),
+            docs,
+            docs_up: AtomicBool::new(true),
             cache,
             cache_endpoint: endpoint,
             cache_prefix: args.redis_key_prefix.clone(),
@@ -81,8 +110,17 @@ impl Backends {
         } else {
             None
         };
+        let docs = if definition.capabilities.contains(&Capability::Docs) {
+            Some(self.docs.as_ref().ok_or(HandleError::NoDocumentStore)?.app_docs(&definition.name))
+        } else {
+            None
+        };
         let cache = definition.capabilities.contains(&Capability::Cache).then(|| self.app_cache(&definition.name));
-        Ok(CapabilityHandles { sql, cache })
+        Ok(CapabilityHandles { sql, docs, cache })
+    }
+
+    pub fn docs_up(&self) -> bool {
+        self.docs_up.load(Ordering::Acquire)
     }
 
     pub fn sql_up(&self) -> bool {
@@ -95,6 +133,16 @@ impl Backends {
 
     /// Probes every backend once and records whether it answered.
     pub async fn probe(&self) {
+        if let Some(docs) = &self.docs {
+            let up = docs.ping().await;
+            if self.docs_up.swap(up, Ordering::AcqRel) != up {
+                if up {
+                    tracing::info!(endpoint = %docs.endpoint(), "mongodb reachable again");
+                } else {
+                    tracing::warn!(endpoint = %docs.endpoint(), "mongodb unreachable");
+                }
+            }
+        }
         if let Some(sql) = &self.sql {
             let up = sql.ping().await;
             if self.sql_up.swap(up, Ordering::AcqRel) != up {
@@ -121,6 +169,7 @@ impl Backends {
 #[derive(Clone, Default)]
 pub struct CapabilityHandles {
     pub sql: Option<AppSql>,
+    pub docs: Option<AppDocs>,
     pub cache: Option<AppCache>,
 }
 
@@ -128,6 +177,8 @@ pub struct CapabilityHandles {
 pub enum HandleError {
     #[error("the app is granted `sql` but the host has no DATABASE_URL")]
     NoDatabase,
+    #[error("the app is granted `docs` but the host has no MONGODB_URL")]
+    NoDocumentStore,
     #[error(transparent)]
     Sql(#[from] SqlSetupError),
 }

@@ -7,6 +7,7 @@
 pub mod backends;
 pub mod cache;
 pub mod config;
+pub mod docs;
 pub mod guest_output;
 pub mod logging;
 pub mod outbound_http;
@@ -20,7 +21,7 @@ use wasmtime::component::{HasSelf, Linker};
 /// Data capabilities this host version implements. A component that
 /// imports any other `budget:platform` interface is refused at load, naming
 /// the import.
-pub const PROVIDED_CAPABILITIES: &[Capability] = &[Capability::Sql, Capability::Cache];
+pub const PROVIDED_CAPABILITIES: &[Capability] = &[Capability::Sql, Capability::Docs, Capability::Cache];
 
 /// Adds `wasi:config/store`, `wasi:logging/logging` and the data
 /// capabilities this host provides. Linking a capability grants nothing by
@@ -28,6 +29,7 @@ pub const PROVIDED_CAPABILITIES: &[Capability] = &[Capability::Sql, Capability::
 pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
     budget::platform::cache::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
     budget::platform::sql::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
+    budget::platform::docs::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
     wasi::config::store::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
     wasi::logging::logging::add_to_linker::<RequestState, HasSelf<RequestState>>(linker, |state| state)?;
     Ok(())

@@ -17,6 +17,7 @@ wasmtime::component::bindgen!({
     imports: {
         "budget:platform/cache": async,
         "budget:platform/sql": async,
+        "budget:platform/docs": async,
     },
     require_store_data_send: true,
 });

@@ -90,6 +90,7 @@ pub fn load_version(
             limits: definition.limits.clone(),
             cache: handles.cache,
             sql: handles.sql,
+            docs: handles.docs,
         }),
         digest,
         size: bytes.len(),

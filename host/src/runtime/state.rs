@@ -1,6 +1,7 @@
 //! The per-request store state, and the linker that serves every import.
 
 use crate::capabilities::cache::AppCache;
+use crate::capabilities::docs::AppDocs;
 use crate::capabilities::sql::AppSql;
 use crate::capabilities::{self, guest_output::GuestOutput, outbound_http::DenyOutboundHttp};
 use crate::config::Limits;
@@ -22,6 +23,8 @@ pub struct AppContext {
     pub cache: Option<AppCache>,
     /// Present when the app is granted `sql`.
     pub sql: Option<AppSql>,
+    /// Present when the app is granted `docs`.
+    pub docs: Option<AppDocs>,
 }
 
 /// A `Store`'s data: one request's handles. Nothing here outlives the

@@ -337,7 +337,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cache = Arc::new(ArtifactCache::new(&args.cache_dir, &engine));
     let metrics = Arc::new(Metrics::new()?);
 
-    let backends = Arc::new(Backends::from_args(&args)?);
+    let backends = Arc::new(Backends::from_args(&args).await?);
     let uses = |c: Capability| apps.apps.iter().any(|a| a.capabilities.contains(&c));
     tracing::info!(
         capability = "cache", backend = backends.cache.kind(), endpoint = %backends.cache_endpoint,
@@ -352,7 +352,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!(capability = "sql", backend = "none", used = uses(Capability::Sql), "capability backend")
         }
     }
-    if uses(Capability::Cache) || uses(Capability::Sql) {
+    match &backends.docs {
+        Some(docs) => tracing::info!(
+            capability = "docs", backend = "mongodb", endpoint = %docs.endpoint(), used = uses(Capability::Docs),
+            "capability backend"
+        ),
+        None => {
+            tracing::info!(capability = "docs", backend = "none", used = uses(Capability::Docs), "capability backend")
+        }
+    }
+    if uses(Capability::Cache) || uses(Capability::Sql) || uses(Capability::Docs) {
         let backends = backends.clone();
         let period = Duration::from_millis(args.backend_probe_ms.max(100));
         tokio::spawn(async move {

@@ -89,6 +89,12 @@ fn readiness(host: &Host) -> http::Response<HostBody> {
         all_ready &= up;
         backends.insert("sql".into(), json!({ "backend": "postgres", "endpoint": sql.endpoint(), "up": up }));
     }
+    let docs_needed = host.slots.iter().any(|s| s.definition.capabilities.contains(&Capability::Docs));
+    if let (true, Some(docs)) = (docs_needed, &host.backends.docs) {
+        let up = host.backends.docs_up();
+        all_ready &= up;
+        backends.insert("docs".into(), json!({ "backend": "mongodb", "endpoint": docs.endpoint(), "up": up }));
+    }
     let ready = all_ready && !draining && host.lifecycle.started();
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     json_response(
