@@ -289,15 +289,34 @@ pub fn unique_prefix(tag: &str) -> String {
     format!("t{}_{}_{}_{}", tag, std::process::id(), nanos % 1_000_000_000, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
+/// A child process a test owns, killed on `stop` and on drop.
+#[derive(Default)]
+struct OwnedChild(Option<Child>);
+
+impl OwnedChild {
+    fn stop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnedChild {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// A Redis server owned by one test, on its own port, for outage drills.
 pub struct OwnedRedis {
-    child: Option<Child>,
+    child: OwnedChild,
     pub port: u16,
 }
 
 impl OwnedRedis {
     pub fn start() -> Self {
-        let mut redis = Self { child: None, port: free_port() };
+        let mut redis = Self { child: OwnedChild::default(), port: free_port() };
         redis.restart();
         redis
     }
@@ -313,7 +332,7 @@ impl OwnedRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is required for the outage test (apt-get install redis-server)");
-        self.child = Some(child);
+        self.child = OwnedChild(Some(child));
         let started = Instant::now();
         while redis::Client::open(self.url().as_str())
             .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
@@ -325,16 +344,7 @@ impl OwnedRedis {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnedRedis {
-    fn drop(&mut self) {
-        self.stop();
+        self.child.stop();
     }
 }
 
@@ -403,14 +413,15 @@ impl Drop for TestDatabase {
 /// virtualenv that `just test` creates) owned by one test, with in-memory
 /// databases. Production uses real MongoDB; see docs/mongodb-compat.md.
 pub struct OwnedMongo {
-    child: Option<Child>,
+    child: OwnedChild,
     pub port: u16,
     dir: tempfile::TempDir,
 }
 
 impl OwnedMongo {
     pub fn start() -> Self {
-        let mut mongo = Self { child: None, port: free_port(), dir: tempfile::tempdir().expect("tempdir") };
+        let mut mongo =
+            Self { child: OwnedChild::default(), port: free_port(), dir: tempfile::tempdir().expect("tempdir") };
         mongo.restart();
         mongo
     }
@@ -432,7 +443,7 @@ impl OwnedMongo {
             .stderr(Stdio::null())
             .spawn()
             .expect("start nx-27017");
-        self.child = Some(child);
+        self.child = OwnedChild(Some(child));
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(started.elapsed() < Duration::from_secs(20), "nx-27017 did not start");
@@ -441,16 +452,7 @@ impl OwnedMongo {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnedMongo {
-    fn drop(&mut self) {
-        self.stop();
+        self.child.stop();
     }
 }
 

@@ -190,6 +190,34 @@ impl AppDocs {
     }
 }
 
+impl AppDocs {
+    async fn update(
+        &self,
+        collection: &str,
+        filter: &str,
+        update: &str,
+        upsert: bool,
+        many: bool,
+    ) -> Result<UpdateResult, Error> {
+        let collection = self.collection(collection)?;
+        let (filter, update) = (parse_document(filter, "filter")?, parse_document(update, "update")?);
+        self.bounded(async {
+            let result = if many {
+                collection.update_many(filter, update).upsert(upsert).await
+            } else {
+                collection.update_one(filter, update).upsert(upsert).await
+            }
+            .map_err(classify)?;
+            Ok(UpdateResult {
+                matched: result.matched_count,
+                modified: result.modified_count,
+                upserted_id: result.upserted_id.map(to_ejson),
+            })
+        })
+        .await
+    }
+}
+
 impl RequestState {
     fn docs(&self) -> Result<AppDocs, Error> {
         self.app.docs.clone().ok_or_else(|| Error::Unavailable("docs capability not granted".into()))
@@ -269,18 +297,7 @@ impl Host for RequestState {
         update: Ejson,
         upsert: bool,
     ) -> Result<UpdateResult, Error> {
-        let docs = self.docs()?;
-        let collection = docs.collection(&collection)?;
-        let (filter, update) = (parse_document(&filter, "filter")?, parse_document(&update, "update")?);
-        docs.bounded(async {
-            let result = collection.update_one(filter, update).upsert(upsert).await.map_err(classify)?;
-            Ok(UpdateResult {
-                matched: result.matched_count,
-                modified: result.modified_count,
-                upserted_id: result.upserted_id.map(to_ejson),
-            })
-        })
-        .await
+        self.docs()?.update(&collection, &filter, &update, upsert, false).await
     }
 
     async fn update_many(
@@ -290,18 +307,7 @@ impl Host for RequestState {
         update: Ejson,
         upsert: bool,
     ) -> Result<UpdateResult, Error> {
-        let docs = self.docs()?;
-        let collection = docs.collection(&collection)?;
-        let (filter, update) = (parse_document(&filter, "filter")?, parse_document(&update, "update")?);
-        docs.bounded(async {
-            let result = collection.update_many(filter, update).upsert(upsert).await.map_err(classify)?;
-            Ok(UpdateResult {
-                matched: result.matched_count,
-                modified: result.modified_count,
-                upserted_id: result.upserted_id.map(to_ejson),
-            })
-        })
-        .await
+        self.docs()?.update(&collection, &filter, &update, upsert, true).await
     }
 
     async fn delete_one(&mut self, collection: String, filter: Ejson) -> Result<u64, Error> {
