@@ -181,6 +181,15 @@ impl HostProcess {
         }
     }
 
+    /// Why `app` failed to load, from `/readyz` (which must say `failed`).
+    pub async fn load_failure(&self, app: &str) -> String {
+        let response = self.client.get(self.ops_url("/readyz")).send().await.expect("GET /readyz");
+        assert_eq!(response.status(), 503, "a failed app keeps the host unready");
+        let ready: serde_json::Value = response.json().await.expect("readyz json");
+        assert_eq!(ready["apps"][app]["state"], "failed", "{ready}");
+        ready["apps"][app]["reason"].as_str().unwrap_or_default().to_string()
+    }
+
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).expect("pid")
     }

@@ -139,8 +139,7 @@ async fn keys_cannot_leave_the_apps_namespace() {
 async fn a_component_importing_an_ungranted_capability_is_refused() {
     let host = HostBuilder::new(probe_app("probe", "[]")).no_wait_ready().start().await;
     expect_error(host.get("/probe/cache/key/x").await, 503, "app_not_ready").await;
-    let ready: Value = host.get("/readyz").await.json().await.expect("json");
-    let reason = ready["apps"]["probe"]["reason"].as_str().unwrap_or_default();
+    let reason = host.load_failure("probe").await;
     assert!(
         reason.contains("budget:platform/cache@0.1.0") && reason.contains("not granted the `cache` capability"),
         "{reason}"

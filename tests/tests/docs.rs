@@ -234,8 +234,7 @@ async fn docs_needs_a_grant() {
     let apps = format!("[apps.probe]\nroutes = [\"/probe\"]\ncomponent = \"{}\"\n", component("docs_probe").display());
     let host = HostBuilder::new(apps).arg("--mongodb-url").arg(mongo.url()).no_wait_ready().start().await;
     expect_error(host.get("/probe/docs/find").await, 503, "app_not_ready").await;
-    let ready: Value = host.get("/readyz").await.json().await.expect("json");
-    let reason = ready["apps"]["probe"]["reason"].as_str().unwrap_or_default();
+    let reason = host.load_failure("probe").await;
     assert!(
         reason.contains("budget:platform/docs@0.1.0") && reason.contains("not granted the `docs` capability"),
         "{reason}"

@@ -229,8 +229,7 @@ async fn sql_needs_a_grant() {
         component("sql_probe").display()
     );
     let host = on(&db, apps).no_wait_ready().start().await;
-    let ready: Value = host.get("/readyz").await.json().await.expect("json");
-    let reason = ready["apps"]["probe"]["reason"].as_str().unwrap_or_default();
+    let reason = host.load_failure("probe").await;
     assert!(
         reason.contains("budget:platform/sql@0.1.0") && reason.contains("not granted the `sql` capability"),
         "{reason}"

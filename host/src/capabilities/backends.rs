@@ -134,33 +134,24 @@ impl Backends {
     /// Probes every backend once and records whether it answered.
     pub async fn probe(&self) {
         if let Some(docs) = &self.docs {
-            let up = docs.ping().await;
-            if self.docs_up.swap(up, Ordering::AcqRel) != up {
-                if up {
-                    tracing::info!(endpoint = %docs.endpoint(), "mongodb reachable again");
-                } else {
-                    tracing::warn!(endpoint = %docs.endpoint(), "mongodb unreachable");
-                }
-            }
+            record(&self.docs_up, docs.ping().await, "mongodb", docs.endpoint());
         }
         if let Some(sql) = &self.sql {
-            let up = sql.ping().await;
-            if self.sql_up.swap(up, Ordering::AcqRel) != up {
-                if up {
-                    tracing::info!(endpoint = %sql.endpoint(), "postgres reachable again");
-                } else {
-                    tracing::warn!(endpoint = %sql.endpoint(), "postgres unreachable");
-                }
-            }
+            record(&self.sql_up, sql.ping().await, "postgres", &sql.endpoint());
         }
         let up = tokio::time::timeout(self.cache_timeout, self.cache.ping()).await.is_ok_and(|r| r.is_ok());
-        let was_up = self.cache_up.swap(up, Ordering::AcqRel);
-        if was_up != up {
-            if up {
-                tracing::info!(backend = self.cache.kind(), endpoint = %self.cache_endpoint, "cache backend reachable again");
-            } else {
-                tracing::warn!(backend = self.cache.kind(), endpoint = %self.cache_endpoint, "cache backend unreachable");
-            }
+        record(&self.cache_up, up, self.cache.kind(), &self.cache_endpoint);
+    }
+}
+
+/// Stores a probe result and logs only transitions, so an outage gives one
+/// warning and one recovery line, not one per probe.
+fn record(flag: &AtomicBool, up: bool, backend: &str, endpoint: &str) {
+    if flag.swap(up, Ordering::AcqRel) != up {
+        if up {
+            tracing::info!(backend, endpoint, "backend reachable again");
+        } else {
+            tracing::warn!(backend, endpoint, "backend unreachable");
         }
     }
 }

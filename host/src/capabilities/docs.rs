@@ -218,6 +218,18 @@ impl AppDocs {
     }
 }
 
+impl AppDocs {
+    async fn delete(&self, collection: &str, filter: &str, many: bool) -> Result<u64, Error> {
+        let collection = self.collection(collection)?;
+        let filter = parse_document(filter, "filter")?;
+        self.bounded(async {
+            let result = if many { collection.delete_many(filter).await } else { collection.delete_one(filter).await };
+            Ok(result.map_err(classify)?.deleted_count)
+        })
+        .await
+    }
+}
+
 impl RequestState {
     fn docs(&self) -> Result<AppDocs, Error> {
         self.app.docs.clone().ok_or_else(|| Error::Unavailable("docs capability not granted".into()))
@@ -311,17 +323,11 @@ impl Host for RequestState {
     }
 
     async fn delete_one(&mut self, collection: String, filter: Ejson) -> Result<u64, Error> {
-        let docs = self.docs()?;
-        let collection = docs.collection(&collection)?;
-        let filter = parse_document(&filter, "filter")?;
-        docs.bounded(async { Ok(collection.delete_one(filter).await.map_err(classify)?.deleted_count) }).await
+        self.docs()?.delete(&collection, &filter, false).await
     }
 
     async fn delete_many(&mut self, collection: String, filter: Ejson) -> Result<u64, Error> {
-        let docs = self.docs()?;
-        let collection = docs.collection(&collection)?;
-        let filter = parse_document(&filter, "filter")?;
-        docs.bounded(async { Ok(collection.delete_many(filter).await.map_err(classify)?.deleted_count) }).await
+        self.docs()?.delete(&collection, &filter, true).await
     }
 
     async fn count(&mut self, collection: String, filter: Ejson) -> Result<u64, Error> {

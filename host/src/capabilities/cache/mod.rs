@@ -71,13 +71,14 @@ pub trait CacheBackend: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct AppCache {
     backend: Arc<dyn CacheBackend>,
-    prefix: String,
+    /// Shared, so the handle a request clones costs no allocation.
+    prefix: Arc<str>,
     timeout: Duration,
 }
 
 impl AppCache {
     pub fn new(backend: Arc<dyn CacheBackend>, environment_prefix: &str, app: &str, timeout: Duration) -> Self {
-        Self { backend, prefix: format!("{environment_prefix}app:{app}:"), timeout }
+        Self { backend, prefix: Arc::from(format!("{environment_prefix}app:{app}:")), timeout }
     }
 
     pub fn prefix(&self) -> &str {
