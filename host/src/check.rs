@@ -65,7 +65,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         let note = match inspect::classify(import) {
             ImportKind::Wasi => "wasi".to_string(),
             ImportKind::Platform => "platform".to_string(),
-            ImportKind::Capability(c) => format!("capability `{}`", c.interface()),
+            ImportKind::Capability(c) => format!("capability `{}`", c.name()),
             ImportKind::Unknown => "UNKNOWN".to_string(),
         };
         println!("  {import}  ({note})");

@@ -86,6 +86,12 @@ pub struct ServeArgs {
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// Where the embedded PostgreSQL keeps its data when `DATABASE_URL` is
+    /// unset (builds with the `embedded-postgres` feature; started only when
+    /// an app is granted `sql`).
+    #[arg(long, env = "BUDGET_EMBEDDED_POSTGRES_DIR", default_value = ".data/postgres")]
+    pub embedded_postgres_dir: std::path::PathBuf,
+
     /// Prepended to app role names (`<prefix>app_<name>`). Roles are
     /// cluster-wide: environments sharing a cluster need distinct prefixes.
     #[arg(long, env = "BUDGET_SQL_ROLE_PREFIX", default_value = "")]

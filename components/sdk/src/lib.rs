@@ -54,6 +54,11 @@ pub mod docs {
 pub mod cache {
     pub use crate::bindings::budget::platform::cache::*;
 }
+/// `wasi:keyvalue` (store, atomics, batch), granted as `keyvalue`: the
+/// portable key-value interfaces, on the app's cache namespace.
+pub mod keyvalue {
+    pub use crate::bindings::wasi::keyvalue::*;
+}
 
 pub use serde_json;
 

@@ -1,11 +1,13 @@
 //! The data backends of this process, built once at startup and shared by
 //! every app; each app gets only a namespaced handle. Which backend serves a
 //! capability is decided by configuration: Redis when `REDIS_URL` is set,
-//! otherwise an in-process cache.
+//! otherwise an in-process cache; PostgreSQL at `DATABASE_URL`, otherwise
+//! (with the `embedded-postgres` feature, and only when an app is granted
+//! `sql`) an embedded PostgreSQL under `--embedded-postgres-dir`.
 
 use super::cache::{AppCache, CacheBackend, InMemoryCache, RedisCache};
 use super::docs::{AppDocs, DocsBackend, DocsSettings};
-use super::sql::{AppSql, SqlBackend, SqlSettings, SqlSetupError};
+use super::sql::{AppSql, SessionMode, SqlBackend, SqlSettings, SqlSetupError};
 use crate::cli::ServeArgs;
 use crate::config::{AppDefinition, Capability};
 use std::sync::Arc;
@@ -13,8 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub struct Backends {
-    /// PostgreSQL, when `DATABASE_URL` is set.
+    /// PostgreSQL: at `DATABASE_URL`, or embedded.
     pub sql: Option<SqlBackend>,
+    /// Kept alive for as long as the backends are.
+    #[cfg(feature = "embedded-postgres")]
+    _embedded_postgres: Option<super::sql::embedded::EmbeddedPostgres>,
     sql_up: AtomicBool,
     /// MongoDB, when `MONGODB_URL` is set.
     pub docs: Option<DocsBackend>,
@@ -28,7 +33,9 @@ pub struct Backends {
 }
 
 impl Backends {
-    pub async fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
+    /// `sql_used`: whether any app is granted `sql`; without `DATABASE_URL`
+    /// that decides whether to start the embedded database at all.
+    pub async fn from_args(args: &ServeArgs, sql_used: bool) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(args.cache_timeout_ms.max(1));
         let (cache, endpoint): (Arc<dyn CacheBackend>, String) = match &args.redis_url {
             Some(url) => {
@@ -39,9 +46,25 @@ impl Backends {
             }
             None => (Arc::new(InMemoryCache::new()), "in-process".to_string()),
         };
-        let sql = match &args.database_url {
+        #[cfg(feature = "embedded-postgres")]
+        let embedded_postgres = match (&args.database_url, sql_used) {
+            (None, true) => Some(super::sql::embedded::EmbeddedPostgres::start(&args.embedded_postgres_dir).await?),
+            _ => None,
+        };
+        #[cfg(feature = "embedded-postgres")]
+        let sql_target = match (&args.database_url, &embedded_postgres) {
+            (Some(url), _) => Some((url.clone(), SessionMode::RoleLogin)),
+            (None, Some(embedded)) => Some((embedded.database_url(), SessionMode::SharedSetRole)),
+            (None, None) => None,
+        };
+        #[cfg(not(feature = "embedded-postgres"))]
+        let sql_target = {
+            let _ = sql_used;
+            args.database_url.clone().map(|url| (url, SessionMode::RoleLogin))
+        };
+        let sql = match sql_target {
             None => None,
-            Some(url) => {
+            Some((database_url, session_mode)) => {
                 let prefix = &args.sql_role_prefix;
                 if prefix.len() > 24
                     || !prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -49,7 +72,7 @@ impl Backends {
                     anyhow::bail!("BUDGET_SQL_ROLE_PREFIX must be at most 24 characters of a-z, 0-9 and _");
                 }
                 Some(SqlBackend::new(SqlSettings {
-                    database_url: url.clone(),
+                    database_url,
                     role_prefix: prefix.clone(),
                     role_secret: args.sql_role_secret.clone(),
                     pool_size: args.sql_pool_size.max(1),
@@ -57,6 +80,7 @@ impl Backends {
                     statement_timeout: Duration::from_millis(args.sql_statement_timeout_ms.max(1)),
                     max_rows: args.sql_max_rows,
                     max_bytes: args.sql_max_bytes,
+                    session_mode,
                 })?)
             }
         };
@@ -85,6 +109,8 @@ impl Backends {
         };
         Ok(Self {
             sql,
+            #[cfg(feature = "embedded-postgres")]
+            _embedded_postgres: embedded_postgres,
             sql_up: AtomicBool::new(true),
             docs,
             docs_up: AtomicBool::new(true),
@@ -115,7 +141,10 @@ impl Backends {
         } else {
             None
         };
-        let cache = definition.capabilities.contains(&Capability::Cache).then(|| self.app_cache(&definition.name));
+        // `keyvalue` is served from the same namespace as `cache`.
+        let cache = (definition.capabilities.contains(&Capability::Cache)
+            || definition.capabilities.contains(&Capability::KeyValue))
+        .then(|| self.app_cache(&definition.name));
         Ok(CapabilityHandles { sql, docs, cache })
     }
 
@@ -137,7 +166,7 @@ impl Backends {
             record(&self.docs_up, docs.ping().await, "mongodb", docs.endpoint());
         }
         if let Some(sql) = &self.sql {
-            record(&self.sql_up, sql.ping().await, "postgres", &sql.endpoint());
+            record(&self.sql_up, sql.ping().await, sql.kind(), &sql.endpoint());
         }
         let up = tokio::time::timeout(self.cache_timeout, self.cache.ping()).await.is_ok_and(|r| r.is_ok());
         record(&self.cache_up, up, self.cache.kind(), &self.cache_endpoint);
@@ -166,7 +195,7 @@ pub struct CapabilityHandles {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
-    #[error("the app is granted `sql` but the host has no DATABASE_URL")]
+    #[error("the app is granted `sql` but the host has no DATABASE_URL (and no embedded PostgreSQL)")]
     NoDatabase,
     #[error("the app is granted `docs` but the host has no MONGODB_URL")]
     NoDocumentStore,

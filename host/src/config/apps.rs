@@ -38,17 +38,23 @@ pub enum Capability {
     Docs,
     /// Redis (`budget:platform/cache`).
     Cache,
+    /// `wasi:keyvalue` store, atomics and batch, on the cache backend.
+    #[serde(rename = "keyvalue")]
+    KeyValue,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 3] = [Capability::Sql, Capability::Docs, Capability::Cache];
+    /// The capabilities that are interfaces of `budget:platform` itself.
+    pub const PLATFORM: [Capability; 3] = [Capability::Sql, Capability::Docs, Capability::Cache];
 
-    /// The interface name inside `budget:platform`.
-    pub fn interface(self) -> &'static str {
+    /// The grant's name in `apps.toml`; for the platform's own
+    /// capabilities, also the interface name inside `budget:platform`.
+    pub fn name(self) -> &'static str {
         match self {
             Capability::Sql => "sql",
             Capability::Docs => "docs",
             Capability::Cache => "cache",
+            Capability::KeyValue => "keyvalue",
         }
     }
 }

@@ -13,8 +13,10 @@ wasmtime::component::bindgen!({
         "wasi:cli": wasmtime_wasi::p2::bindings::cli,
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "budget:platform/sql.transaction": crate::capabilities::sql::SqlTransaction,
+        "wasi:keyvalue/store.bucket": crate::capabilities::keyvalue::Bucket,
     },
     imports: {
+        "wasi:keyvalue": async,
         "budget:platform/cache": async,
         "budget:platform/sql": async,
         "budget:platform/docs": async,

@@ -101,10 +101,13 @@ pub fn classify(import: &str) -> ImportKind {
         ("wasi:http", "types" | "outgoing-handler") if wasi_p2 => ImportKind::Wasi,
         ("wasi:config", "store") if version.starts_with("0.2.0") => ImportKind::Platform,
         ("wasi:logging", "logging") if version.starts_with("0.1.0") => ImportKind::Platform,
-        ("budget:platform", iface) if version.starts_with("0.1.") => Capability::ALL
+        ("budget:platform", iface) if version.starts_with("0.1.") => Capability::PLATFORM
             .into_iter()
-            .find(|c| c.interface() == iface)
+            .find(|c| c.name() == iface)
             .map_or(ImportKind::Unknown, ImportKind::Capability),
+        ("wasi:keyvalue", "store" | "atomics" | "batch") if version == "0.2.0-draft" => {
+            ImportKind::Capability(Capability::KeyValue)
+        }
         _ => ImportKind::Unknown,
     }
 }
@@ -136,13 +139,13 @@ pub fn validate(info: &ComponentInfo, grants: &Grants<'_>) -> Result<(), CheckEr
                     return Err(CheckError::NotGranted {
                         import: import.clone(),
                         app: (*name).to_string(),
-                        capability: capability.interface(),
+                        capability: capability.name(),
                     });
                 }
                 if !PROVIDED_CAPABILITIES.contains(&capability) {
                     return Err(CheckError::CapabilityUnavailable {
                         import: import.clone(),
-                        capability: capability.interface(),
+                        capability: capability.name(),
                     });
                 }
             }
@@ -172,6 +175,9 @@ mod tests {
         assert_eq!(classify("wasi:logging/logging@0.1.0-draft"), ImportKind::Platform);
         assert_eq!(classify("budget:platform/sql@0.1.0"), ImportKind::Capability(Capability::Sql));
         assert_eq!(classify("budget:platform/files@0.1.0"), ImportKind::Unknown);
+        assert_eq!(classify("budget:platform/keyvalue@0.1.0"), ImportKind::Unknown);
+        assert_eq!(classify("wasi:keyvalue/atomics@0.2.0-draft"), ImportKind::Capability(Capability::KeyValue));
+        assert_eq!(classify("wasi:keyvalue/store@0.2.0-draft2"), ImportKind::Unknown);
         assert_eq!(classify("acme:evil/steal@1.0.0"), ImportKind::Unknown);
         assert_eq!(classify("no-slash"), ImportKind::Unknown);
     }

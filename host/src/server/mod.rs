@@ -337,15 +337,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cache = Arc::new(ArtifactCache::new(&args.cache_dir, &engine));
     let metrics = Arc::new(Metrics::new()?);
 
-    let backends = Arc::new(Backends::from_args(&args).await?);
     let uses = |c: Capability| apps.apps.iter().any(|a| a.capabilities.contains(&c));
+    let backends = Arc::new(Backends::from_args(&args, uses(Capability::Sql)).await?);
     tracing::info!(
         capability = "cache", backend = backends.cache.kind(), endpoint = %backends.cache_endpoint,
-        used = uses(Capability::Cache), "capability backend"
+        used = uses(Capability::Cache) || uses(Capability::KeyValue), "capability backend"
     );
     match &backends.sql {
         Some(sql) => tracing::info!(
-            capability = "sql", backend = "postgres", endpoint = %sql.endpoint(), used = uses(Capability::Sql),
+            capability = "sql", backend = sql.kind(), endpoint = %sql.endpoint(), used = uses(Capability::Sql),
             "capability backend"
         ),
         None => {
@@ -361,7 +361,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!(capability = "docs", backend = "none", used = uses(Capability::Docs), "capability backend")
         }
     }
-    if uses(Capability::Cache) || uses(Capability::Sql) || uses(Capability::Docs) {
+    if uses(Capability::Cache) || uses(Capability::KeyValue) || uses(Capability::Sql) || uses(Capability::Docs) {
         let backends = backends.clone();
         let period = Duration::from_millis(args.backend_probe_ms.max(100));
         tokio::spawn(async move {

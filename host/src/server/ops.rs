@@ -74,7 +74,10 @@ fn readiness(host: &Host) -> http::Response<HostBody> {
     }
     // A backend counts only when some app is granted its capability.
     let mut backends = serde_json::Map::new();
-    let cache_needed = host.slots.iter().any(|s| s.definition.capabilities.contains(&Capability::Cache));
+    let cache_needed = host.slots.iter().any(|s| {
+        s.definition.capabilities.contains(&Capability::Cache)
+            || s.definition.capabilities.contains(&Capability::KeyValue)
+    });
     if cache_needed {
         let up = host.backends.cache_up();
         all_ready &= up;
@@ -87,7 +90,7 @@ fn readiness(host: &Host) -> http::Response<HostBody> {
     if let (true, Some(sql)) = (sql_needed, &host.backends.sql) {
         let up = host.backends.sql_up();
         all_ready &= up;
-        backends.insert("sql".into(), json!({ "backend": "postgres", "endpoint": sql.endpoint(), "up": up }));
+        backends.insert("sql".into(), json!({ "backend": sql.kind(), "endpoint": sql.endpoint(), "up": up }));
     }
     let docs_needed = host.slots.iter().any(|s| s.definition.capabilities.contains(&Capability::Docs));
     if let (true, Some(docs)) = (docs_needed, &host.backends.docs) {

@@ -153,6 +153,19 @@ impl CacheBackend for InMemoryCache {
         Ok(receivers as u64)
     }
 
+    async fn scan(&self, prefix: &str, cursor: u64, count: usize) -> Result<(Vec<String>, Option<u64>), CacheError> {
+        self.with_store(|store, now| {
+            // Sorted, so a cursor (an offset) is stable while keys stay put.
+            let mut keys: Vec<&String> =
+                store.entries.iter().filter(|(k, e)| k.starts_with(prefix) && e.live(now)).map(|(k, _)| k).collect();
+            keys.sort();
+            let start = usize::try_from(cursor).unwrap_or(usize::MAX).min(keys.len());
+            let end = start.saturating_add(count.max(1)).min(keys.len());
+            let next = (end < keys.len()).then_some(end as u64);
+            (keys[start..end].iter().map(|k| (*k).clone()).collect(), next)
+        })
+    }
+
     async fn ping(&self) -> Result<(), CacheError> {
         Ok(())
     }

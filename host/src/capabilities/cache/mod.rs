@@ -63,6 +63,11 @@ pub trait CacheBackend: Send + Sync + 'static {
     async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<bool, CacheError>;
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, CacheError>;
     async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64, CacheError>;
+    /// One page of the live keys that start with `prefix` (full keys), from
+    /// `cursor` (0 = the start), asking for about `count`; the next cursor,
+    /// or `None` when the listing is complete. A page may be short or even
+    /// empty before the end, as with Redis `SCAN`.
+    async fn scan(&self, prefix: &str, cursor: u64, count: usize) -> Result<(Vec<String>, Option<u64>), CacheError>;
     /// Reachability, for readiness.
     async fn ping(&self) -> Result<(), CacheError>;
 }
@@ -147,6 +152,19 @@ impl AppCache {
         let key = self.key(key)?;
         let ttl = Self::ttl(ttl_ms)?;
         self.bounded(self.backend.expire(&key, ttl)).await
+    }
+
+    /// Keys of this app that start with `prefix`, without the namespace.
+    pub async fn scan(
+        &self,
+        prefix: &str,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(Vec<String>, Option<u64>), CacheError> {
+        let full = format!("{}{prefix}", self.prefix);
+        let (keys, next) = self.bounded(self.backend.scan(&full, cursor, count)).await?;
+        let keys = keys.into_iter().filter_map(|k| k.strip_prefix(&*self.prefix).map(str::to_string)).collect();
+        Ok((keys, next))
     }
 
     pub async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64, CacheError> {

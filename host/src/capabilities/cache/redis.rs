@@ -58,6 +58,19 @@ impl RedisCache {
     }
 }
 
+/// A literal prefix for a `MATCH` pattern: the environment prefix is
+/// operator-chosen and may hold glob characters.
+fn escape_glob(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 fn px(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -105,6 +118,13 @@ impl CacheBackend for RedisCache {
     async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64, CacheError> {
         let receivers: i64 = self.run(redis::cmd("PUBLISH").arg(channel).arg(message)).await?;
         Ok(u64::try_from(receivers).unwrap_or(0))
+    }
+
+    async fn scan(&self, prefix: &str, cursor: u64, count: usize) -> Result<(Vec<String>, Option<u64>), CacheError> {
+        let pattern = format!("{}*", escape_glob(prefix));
+        let (next, keys): (u64, Vec<String>) =
+            self.run(redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(count.max(1))).await?;
+        Ok((keys, (next != 0).then_some(next)))
     }
 
     async fn ping(&self) -> Result<(), CacheError> {

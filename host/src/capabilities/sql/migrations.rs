@@ -7,7 +7,7 @@
 //! belongs to the app.
 
 use sha2::{Digest, Sha256};
-use sqlx::postgres::PgPool;
+use sqlx::PgConnection;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,17 +43,17 @@ fn read(dir: &Path) -> Result<Vec<(String, String)>, MigrationError> {
     Ok(files)
 }
 
-/// Applies pending migrations; returns how many ran.
-pub async fn apply(pool: &PgPool, schema: &str, dir: &Path) -> Result<usize, MigrationError> {
+/// Applies pending migrations on `conn` (in the app's role); returns how
+/// many ran.
+pub async fn apply(conn: &mut PgConnection, schema: &str, dir: &Path) -> Result<usize, MigrationError> {
     let files = read(dir)?;
     let db = |e: sqlx::Error| MigrationError::Database(describe(&e));
-    let mut conn = pool.acquire().await.map_err(db)?;
     sqlx::query("SELECT pg_advisory_lock(hashtext('budget-host:migrate:' || $1))")
         .bind(schema)
         .execute(&mut *conn)
         .await
         .map_err(db)?;
-    let result = apply_locked(&mut conn, &files).await;
+    let result = apply_locked(&mut *conn, &files).await;
     let unlock = sqlx::query("SELECT pg_advisory_unlock(hashtext('budget-host:migrate:' || $1))")
         .bind(schema)
         .execute(&mut *conn)

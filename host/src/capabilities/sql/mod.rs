@@ -9,11 +9,18 @@
 //! there is no other role in its session. Pools are built once per app at
 //! load; a request only borrows a connection.
 //!
+//! Without `DATABASE_URL`, builds with the `embedded-postgres` feature run
+//! an in-process PostgreSQL instead (see [`embedded`]); it serves one session,
+//! so apps share it and are switched to their role with `SET ROLE`
+//! ([`SessionMode::SharedSetRole`]).
+//!
 //! Limits: a statement timeout (default 5 s) → `timeout`; a cap on rows
 //! (default 10 000) and bytes (default 16 MiB) of one result →
 //! `result-too-large`. A database that is down gives `unavailable` after the
 //! acquire timeout, never a trap or a hang.
 
+#[cfg(feature = "embedded-postgres")]
+pub mod embedded;
 mod migrations;
 mod values;
 
@@ -22,14 +29,29 @@ use crate::runtime::bindings::budget::platform::sql::{
 };
 use crate::runtime::state::RequestState;
 use sha2::{Digest, Sha256};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Executor, Statement};
+use sqlx::{Executor, Postgres, Statement};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::Resource;
 
 pub use migrations::MigrationError;
+
+/// How an app's statements come to run as the app's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionMode {
+    /// Each app has its own pool that logs in as its role (production): no
+    /// other role is ever in the session.
+    RoleLogin,
+    /// One connection shared by the host and every app, put into the app's
+    /// role, schema and statement timeout with `SET` on each checkout. For
+    /// the embedded database, which serves one session and cannot
+    /// authenticate; it does not stop a component from `RESET ROLE`.
+    SharedSetRole,
+}
 
 #[derive(Debug, Clone)]
 pub struct SqlSettings {
@@ -45,6 +67,7 @@ pub struct SqlSettings {
     pub statement_timeout: Duration,
     pub max_rows: usize,
     pub max_bytes: usize,
+    pub session_mode: SessionMode,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,11 +92,33 @@ impl SqlBackend {
     pub fn new(settings: SqlSettings) -> Result<Self, SqlSetupError> {
         let admin_options =
             PgConnectOptions::from_str(&settings.database_url).map_err(|e| SqlSetupError::Url(e.to_string()))?;
-        let admin = PgPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(settings.acquire_timeout)
-            .connect_lazy_with(admin_options.clone());
+        let admin = match settings.session_mode {
+            SessionMode::RoleLogin => PgPoolOptions::new().max_connections(2),
+            // Opening a session is a full backend start there: keep the one
+            // connection for the life of the process.
+            SessionMode::SharedSetRole => PgPoolOptions::new().max_connections(1).idle_timeout(None).max_lifetime(None),
+        }
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_lazy_with(admin_options.clone());
         Ok(Self { settings, admin_options, admin })
+    }
+
+    /// An administrative connection; in a shared session, back in the
+    /// host's own role first.
+    async fn admin_connection(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        let mut conn = self.admin.acquire().await?;
+        if self.settings.session_mode == SessionMode::SharedSetRole {
+            Executor::execute(&mut *conn, "RESET ROLE; RESET search_path; RESET statement_timeout").await?;
+        }
+        Ok(conn)
+    }
+
+    /// The backend's name in logs and `/readyz`.
+    pub fn kind(&self) -> &'static str {
+        match self.settings.session_mode {
+            SessionMode::RoleLogin => "postgres",
+            SessionMode::SharedSetRole => "embedded-postgres",
+        }
     }
 
     /// `host:port/database`, without credentials, for logs.
@@ -87,7 +132,10 @@ impl SqlBackend {
     }
 
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.admin).await.is_ok()
+        match self.admin.acquire().await {
+            Ok(mut conn) => sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok(),
+            Err(_) => false,
+        }
     }
 
     fn role_password(&self, role: &str) -> String {
@@ -111,7 +159,7 @@ impl SqlBackend {
         let password = self.role_password(&role);
         let fail = |e: sqlx::Error| SqlSetupError::Provision { app: app.to_string(), detail: e.to_string() };
 
-        let mut admin = self.admin.acquire().await.map_err(fail)?;
+        let mut admin = self.admin_connection().await.map_err(fail)?;
         // Roles are cluster-wide: serialise provisioning across hosts.
         sqlx::query("SELECT pg_advisory_lock(hashtext('budget-host:provision'))")
             .execute(&mut *admin)
@@ -123,23 +171,38 @@ impl SqlBackend {
         result.map_err(fail)?;
         unlock.map_err(fail)?;
 
-        let options = self
-            .admin_options
-            .clone()
-            .username(&role)
-            .password(&password)
-            .application_name(&format!("budget-host/{app}"))
-            .options([
-                ("search_path", schema.clone()),
-                ("statement_timeout", format!("{}", self.settings.statement_timeout.as_millis())),
-            ]);
-        let pool = PgPoolOptions::new()
-            .max_connections(self.settings.pool_size)
-            .acquire_timeout(self.settings.acquire_timeout)
-            .connect_lazy_with(options);
-        let app_sql = AppSql { pool, max_rows: self.settings.max_rows, max_bytes: self.settings.max_bytes };
+        drop(admin);
+        let statement_timeout_ms = self.settings.statement_timeout.as_millis();
+        let (pool, session_setup) = match self.settings.session_mode {
+            SessionMode::RoleLogin => {
+                let options = self
+                    .admin_options
+                    .clone()
+                    .username(&role)
+                    .password(&password)
+                    .application_name(&format!("budget-host/{app}"))
+                    .options([
+                        ("search_path", schema.clone()),
+                        ("statement_timeout", statement_timeout_ms.to_string()),
+                    ]);
+                let pool = PgPoolOptions::new()
+                    .max_connections(self.settings.pool_size)
+                    .acquire_timeout(self.settings.acquire_timeout)
+                    .connect_lazy_with(options);
+                (pool, None)
+            }
+            SessionMode::SharedSetRole => {
+                let setup = format!(
+                    r#"RESET ROLE; SET ROLE "{role}"; SET search_path TO "{schema}"; SET statement_timeout = {statement_timeout_ms}"#
+                );
+                (self.admin.clone(), Some(Arc::from(setup)))
+            }
+        };
+        let app_sql =
+            AppSql { pool, session_setup, max_rows: self.settings.max_rows, max_bytes: self.settings.max_bytes };
         if let Some(dir) = migrations_dir {
-            migrations::apply(&app_sql.pool, &schema, dir).await?;
+            let mut conn = app_sql.acquire().await.map_err(|e| MigrationError::Database(e.to_string()))?;
+            migrations::apply(&mut conn, &schema, dir).await?;
         }
         Ok(app_sql)
     }
@@ -178,13 +241,20 @@ async fn provision_locked(
 #[derive(Clone)]
 pub struct AppSql {
     pool: PgPool,
+    /// Run on every checkout in a shared session (see [`SessionMode`]).
+    session_setup: Option<Arc<str>>,
     max_rows: usize,
     max_bytes: usize,
 }
 
 impl AppSql {
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// A connection in the app's role, schema and statement timeout.
+    pub async fn acquire(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        if let Some(setup) = &self.session_setup {
+            Executor::execute(&mut *conn, &**setup).await?;
+        }
+        Ok(conn)
     }
 }
 
@@ -266,19 +336,20 @@ impl RequestState {
 impl Host for RequestState {
     async fn query(&mut self, statement: String, params: Vec<Value>) -> Result<RowSet, Error> {
         let sql = self.sql()?;
-        let mut conn = sql.pool.acquire().await.map_err(classify)?;
+        let mut conn = sql.acquire().await.map_err(classify)?;
         sql.query_on(&mut conn, &statement, params).await
     }
 
     async fn execute(&mut self, statement: String, params: Vec<Value>) -> Result<u64, Error> {
         let sql = self.sql()?;
-        let mut conn = sql.pool.acquire().await.map_err(classify)?;
+        let mut conn = sql.acquire().await.map_err(classify)?;
         sql.execute_on(&mut conn, &statement, params).await
     }
 
     async fn begin(&mut self, isolation: IsolationLevel) -> Result<Resource<SqlTransaction>, Error> {
         let sql = self.sql()?;
-        let mut transaction = sql.pool.begin().await.map_err(classify)?;
+        let conn = sql.acquire().await.map_err(classify)?;
+        let mut transaction = sqlx::Transaction::begin(conn, None).await.map_err(classify)?;
         let level = match isolation {
             IsolationLevel::ReadCommitted => "READ COMMITTED",
             IsolationLevel::RepeatableRead => "REPEATABLE READ",

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `just run`: serve apps.toml with whatever backends are configured, and
+# stand in for the missing ones so that a fresh machine serves everything:
+# - no DATABASE_URL: the host's embedded PostgreSQL (data in .data/postgres);
+# - no REDIS_URL: the host's in-process cache;
+# - no MONGODB_URL: nx-27017, a MongoDB wire-protocol server, from a
+#   virtualenv under .data/, with its data in .data/mongo, stopped on exit.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+host_bin="$1"
+shift
+data="$root/.data"
+mkdir -p "$data"
+
+mongo_pid=""
+cleanup() {
+    if [ -n "$mongo_pid" ]; then kill "$mongo_pid" 2>/dev/null || true; fi
+}
+trap cleanup EXIT INT TERM
+
+if [ -z "${MONGODB_URL:-}" ]; then
+    if [ ! -x "$data/venv-mongo/bin/nx-27017" ]; then
+        echo "run: installing nx-27017 into .data/venv-mongo (first run only)" >&2
+        python3 -m venv "$data/venv-mongo"
+        "$data/venv-mongo/bin/pip" install --quiet nx-27017
+    fi
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    mkdir -p "$data/mongo"
+    "$data/venv-mongo/bin/nx-27017" --data-dir "$data/mongo" -p "$port" --host 127.0.0.1 >"$data/mongo.log" 2>&1 &
+    mongo_pid=$!
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        kill -0 "$mongo_pid" 2>/dev/null || { echo "nx-27017 failed; see .data/mongo.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    export MONGODB_URL="mongodb://127.0.0.1:$port/?directConnection=true"
+    echo "run: MONGODB_URL unset; serving docs from nx-27017 on 127.0.0.1:$port (data in .data/mongo)" >&2
+fi
+
+# Not exec: the trap must outlive the host to stop nx-27017.
+"$host_bin" serve --apps "$root/apps.toml" "$@"
