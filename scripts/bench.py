@@ -128,9 +128,18 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({model}){mem}, Linux {platform.release()}"
 
 
-def start(cmd: list[str], env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})})
+def start(cmd: list[str], env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
+    """Starts a server; its stderr goes to `log` (printed if it fails to come up)."""
+    err = open(log, "w") if log else subprocess.DEVNULL
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, **(env or {})})
+
+
+def wait_up(url: str, log: Path) -> None:
+    try:
+        wait_http(url)
+    except SystemExit:
+        print(f"--- {log} ---\n" + (log.read_text()[-4000:] if log.exists() else "(no log)"), file=sys.stderr)
+        raise
 
 
 def stop(procs: list[subprocess.Popen]) -> None:
@@ -168,7 +177,7 @@ def write_block(out: Path, suite: str, intro: list[str], results: dict[str, list
         }
         for name, runs in results.items()
     }
-    (ours, theirs) = list(summary)
+    ours, theirs = list(summary)[:2]
     ratio = summary[ours]["rps"] / summary[theirs]["rps"]
     p99_ratio = summary[ours]["p99"] / summary[theirs]["p99"]
     print(f"{suite}: ratio {ours} / {theirs}: {ratio:.2f} req/s, p99 {p99_ratio:.2f}")
@@ -190,6 +199,7 @@ def write_block(out: Path, suite: str, intro: list[str], results: dict[str, list
         *rows,
         "",
         f"**Ratio {ours} / {theirs}: {ratio:.2f}** (requests per second); p99 ratio {p99_ratio:.2f}.",
+        *(f"Baseline row `{name}`: the same component answering without the backend call." for name in list(summary)[2:]),
         end,
     ])
     text = out.read_text() if out.exists() else "# Benchmarks\n"
@@ -209,7 +219,7 @@ def host_cmd(args, port: int, apps: Path, work: Path) -> list[str]:
 
 def suite_hello(wrk: str, args, work: Path) -> int:
     wasmtime = ensure_wasmtime()
-    component = Path(args.components) / "hello.wasm"
+    component = Path(args.components).resolve() / "hello.wasm"
     apps = work / "hello.toml"
     apps.write_text(f'[apps.hello]\nroutes = ["/"]\ncomponent = "{component}"\nversion = "1.0.0"\n')
     host_port, wt_port = free_port(), free_port()
@@ -244,7 +254,7 @@ def suite_data(wrk: str, args, work: Path, suites: list[str]) -> int:
     subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {database}"], check=True)
     subprocess.run(["redis-cli", "-u", redis_url, "SET", f"{key_prefix}app:bench:item", value],
                    check=True, stdout=subprocess.DEVNULL)
-    component = Path(args.components) / "bench-data.wasm"
+    component = Path(args.components).resolve() / "bench_data.wasm"
     migrations = ROOT / "components/bench-data/migrations"
     apps = work / "data.toml"
     apps.write_text(
@@ -254,17 +264,18 @@ def suite_data(wrk: str, args, work: Path, suites: list[str]) -> int:
     host_env = {"DATABASE_URL": f"{base}/{database}", "REDIS_URL": redis_url,
                 "BUDGET_SQL_ROLE_PREFIX": role_prefix, "BUDGET_SQL_ROLE_SECRET": secret,
                 "BUDGET_REDIS_KEY_PREFIX": key_prefix, "BUDGET_SQL_POOL_SIZE": str(args.pool_size)}
-    procs = [start(host_cmd(args, host_port, apps, work), host_env)]
+    host_log = work / "host.log"
+    procs = [start(host_cmd(args, host_port, apps, work), host_env, host_log)]
     errors = 0
     try:
-        wait_http(f"http://127.0.0.1:{host_port}/readyz")  # the host has provisioned and migrated
+        wait_up(f"http://127.0.0.1:{host_port}/readyz", host_log)  # the host has provisioned and migrated
         native_url = (f"postgres://{role}:{password}@{base.split('@', 1)[1]}/{database}"
                       "?options=-c%20search_path%3Dapp_bench")
         procs.append(start([args.native_bin], {
             "BENCH_LISTEN": f"127.0.0.1:{native_port}", "BENCH_DATABASE_URL": native_url,
             "BENCH_REDIS_URL": redis_url, "BENCH_KEY_PREFIX": f"{key_prefix}app:bench:",
             "BENCH_POOL_SIZE": str(args.pool_size)}))
-        paths = {"sql": "/bench/sql/4242", "cache": "/bench/cache/item"}
+        paths = {"sql": "/bench/sql/4242", "cache": "/bench/cache/item", "noop": "/bench/noop"}
         for url in (f"http://127.0.0.1:{p}{paths[s]}" for p in (host_port, native_port) for s in suites):
             wait_http(url)
         intro = {
@@ -279,6 +290,7 @@ def suite_data(wrk: str, args, work: Path, suites: list[str]) -> int:
                 "budget-host + bench-data": f"http://127.0.0.1:{host_port}{paths[suite]}",
                 "native hyper + " + ("sqlx" if suite == "sql" else "redis"):
                     f"http://127.0.0.1:{native_port}{paths[suite]}",
+                "budget-host + bench-data, no backend call": f"http://127.0.0.1:{host_port}{paths['noop']}",
             }, args)
             errors += write_block(Path(args.out), suite, [intro[suite]], results, args)
     finally:

@@ -86,6 +86,15 @@ pub struct ServeArgs {
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// Bearer token of the admin API (`/admin/v1/...`); unset disables it.
+    /// Compared in constant time.
+    #[arg(long, env = "BUDGET_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Largest component the admin API accepts in one upload.
+    #[arg(long, env = "BUDGET_ADMIN_MAX_UPLOAD_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub admin_max_upload_bytes: u64,
+
     /// Where the embedded PostgreSQL keeps its data when `DATABASE_URL` is
     /// unset (builds with the `embedded-postgres` feature; started only when
     /// an app is granted `sql`).

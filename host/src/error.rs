@@ -28,6 +28,18 @@ pub enum ApiError {
     Draining,
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Missing(String),
+    #[error("missing bearer token")]
+    Unauthorized,
+    #[error("the token is not valid for this API")]
+    Forbidden,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidComponent(String),
+    #[error("{0}")]
+    StoreUnavailable(String),
     #[error("internal error")]
     Internal,
 }
@@ -35,7 +47,12 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::NotFound { .. } | ApiError::Missing(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::InvalidComponent(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::AppNotReady { .. } | ApiError::Overloaded | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -50,7 +67,12 @@ impl ApiError {
     /// are never changed once shipped.
     pub fn name(&self) -> &'static str {
         match self {
-            ApiError::NotFound { .. } => "not_found",
+            ApiError::NotFound { .. } | ApiError::Missing(_) => "not_found",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden => "forbidden",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::InvalidComponent(_) => "invalid_component",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::AppNotReady { .. } => "app_not_ready",
             ApiError::DeadlineExceeded { .. } => "deadline_exceeded",
@@ -79,6 +101,9 @@ impl ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if matches!(self, ApiError::Overloaded | ApiError::AppNotReady { .. } | ApiError::Draining) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if matches!(self, ApiError::Unauthorized) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -22,5 +22,6 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod releases;
 pub mod runtime;
 pub mod server;

@@ -1,7 +1,8 @@
 //! `bench-data`: the component side of `just bench`'s data benchmarks. Each
 //! request does exactly one backend call, so the figures compare the host's
 //! capability path with a native service doing the same call
-//! (`bench/native`): one indexed SELECT, or one cache GET.
+//! (`bench/native`): one indexed SELECT, or one cache GET. `/bench/noop`
+//! answers without any backend call, as a baseline.
 
 use budget_sdk::serde_json::json;
 use budget_sdk::sql::{self, Value};
@@ -31,8 +32,14 @@ fn cached(req: &Request) -> Response {
     }
 }
 
+/// The same response shape with no backend call: what the component path
+/// costs by itself, so the figures separate it from the capability call.
+fn noop(_req: &Request) -> Response {
+    Response::json(200, &json!({ "id": 4242, "name": "item 4242", "amount_minor": 424200 }))
+}
+
 fn handle(req: Request) -> Response {
-    Router::new().get("/bench/sql/{id}", item).get("/bench/cache/{key}", cached).handle(req)
+    Router::new().get("/bench/sql/{id}", item).get("/bench/cache/{key}", cached).get("/bench/noop", noop).handle(req)
 }
 
 budget_sdk::component!(handle);

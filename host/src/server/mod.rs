@@ -2,6 +2,7 @@
 //! longest-prefix routing to apps, request ids, limits, probes, metrics and
 //! graceful shutdown.
 
+pub mod admin;
 pub mod apps;
 pub mod body;
 mod lifecycle;
@@ -45,6 +46,7 @@ pub struct Host {
     pub lifecycle: Lifecycle,
     pub slots: Vec<Arc<AppSlot>>,
     routes: RouteTable,
+    admin: admin::Admin,
     /// Whether `/livez` & co. are answered on the application listener.
     ops_on_main: bool,
 }
@@ -108,6 +110,15 @@ impl Host {
             ListenerKind::Main => self.ops_on_main,
         };
         if ops_here && let Some(response) = ops::handle(&self, &path) {
+            return with_request_id(response, &request_id);
+        }
+        if listener == ListenerKind::Main && (path == admin::PREFIX || path.starts_with("/admin/")) {
+            let method = method_label(request.method());
+            let response = admin::handle(&self.admin, &self.slots, self.backends.sql.as_ref(), request)
+                .await
+                .unwrap_or_else(|error| error.into_response(&request_id));
+            let status = response.status().as_u16().to_string();
+            self.metrics.http_requests_total.with_label_values(&[ADMIN, NO_APP, method, &status]).inc();
             return with_request_id(response, &request_id);
         }
 
@@ -182,6 +193,9 @@ impl Host {
     }
 }
 
+/// The `app` label of admin API requests in metrics.
+const ADMIN: &str = "_admin";
+
 /// A refused body up to this much larger than the limit is read and
 /// discarded first, so that the client, still sending, gets to read the 413
 /// instead of a reset connection. Larger ones are cut off.
@@ -210,19 +224,14 @@ fn with_request_id(mut response: http::Response<HostBody>, request_id: &str) -> 
 /// Loads every app on blocking threads, one at a time so that startup
 /// compilation does not starve request handling of cores; each app becomes
 /// routable as soon as it is ready.
-async fn load_apps(host: Arc<Host>, cache: Arc<ArtifactCache>, engine: wasmtime::Engine, pool_max_memory: u64) {
+async fn load_apps(
+    host: Arc<Host>,
+    cache: Arc<ArtifactCache>,
+    engine: wasmtime::Engine,
+    linker: Arc<wasmtime::component::Linker<crate::runtime::state::RequestState>>,
+    pool_max_memory: u64,
+) {
     let backends = host.backends.clone();
-    let linker = match build_linker(&engine) {
-        Ok(linker) => Arc::new(linker),
-        Err(error) => {
-            tracing::error!(error = %format!("{error:#}"), "cannot build the linker; no app can load");
-            for slot in &host.slots {
-                slot.set_state(AppState::Failed("host linker unavailable".into()));
-            }
-            host.lifecycle.mark_started();
-            return;
-        }
-    };
     for slot in &host.slots {
         let handles = match backends.handles_for(&slot.definition).await {
             Ok(handles) => handles,
@@ -349,7 +358,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "capability backend"
         ),
         None => {
-            tracing::info!(capability = "sql", backend = "none", used = uses(Capability::Sql), "capability backend")
+            // Without DATABASE_URL the embedded database starts only for an app granted `sql`.
+            let reason = if cfg!(feature = "embedded-postgres") {
+                "no DATABASE_URL and no app granted sql"
+            } else {
+                "no DATABASE_URL"
+            };
+            tracing::info!(
+                capability = "sql",
+                backend = "none",
+                reason,
+                used = uses(Capability::Sql),
+                "capability backend"
+            )
         }
     }
     match &backends.docs {
@@ -373,7 +394,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let slots: Vec<Arc<AppSlot>> = apps.apps.into_iter().map(|d| Arc::new(AppSlot::new(d))).collect();
+    let linker = Arc::new(build_linker(&engine).map_err(|e| anyhow::anyhow!("cannot build the linker: {e:#}"))?);
+    let admin = admin::Admin::new(
+        args.admin_token.as_deref(),
+        args.admin_max_upload_bytes,
+        engine.clone(),
+        linker.clone(),
+        cache.clone(),
+    );
     let host = Arc::new(Host {
+        admin,
         metrics,
         backends,
         lifecycle: Lifecycle::default(),
@@ -394,7 +424,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "budget-host listening"
     );
 
-    tokio::spawn(load_apps(host.clone(), cache, engine, pool_max_memory));
+    tokio::spawn(load_apps(host.clone(), cache, engine, linker, pool_max_memory));
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

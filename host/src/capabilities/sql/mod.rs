@@ -105,7 +105,7 @@ impl SqlBackend {
 
     /// An administrative connection; in a shared session, back in the
     /// host's own role first.
-    async fn admin_connection(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+    pub(crate) async fn admin_connection(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
         let mut conn = self.admin.acquire().await?;
         if self.settings.session_mode == SessionMode::SharedSetRole {
             Executor::execute(&mut *conn, "RESET ROLE; RESET search_path; RESET statement_timeout").await?;
