@@ -340,7 +340,8 @@ async fn accept_loop(
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let apps = AppsConfig::load(&args.apps)?;
     let pool_max_memory = args.pool_max_memory_mib.saturating_mul(1 << 20);
-    let engine = build_engine(&EngineSettings { max_instances: args.max_instances, pool_max_memory })
+    let keep_resident = usize::try_from(args.pool_keep_resident_kib.saturating_mul(1024)).unwrap_or(usize::MAX);
+    let engine = build_engine(&EngineSettings { max_instances: args.max_instances, pool_max_memory, keep_resident })
         .map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e:#}"))?;
     let _ticker = spawn_epoch_ticker(engine.clone(), Duration::from_millis(args.epoch_tick_ms.max(1)))?;
     let cache = Arc::new(ArtifactCache::new(&args.cache_dir, &engine));
