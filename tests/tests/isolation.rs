@@ -5,6 +5,32 @@
 use budget_host_tests::{HostBuilder, expect_error, standard_apps};
 use std::time::{Duration, Instant};
 
+/// Memory is reset between requests whether the pool returns it to the
+/// kernel (`madvise`, keep-resident 0) or resets it in place (the default).
+#[tokio::test]
+async fn nothing_a_request_leaves_in_memory_reaches_the_next() {
+    for keep_resident_kib in ["0", "16384"] {
+        let host =
+            HostBuilder::new(standard_apps()).arg("--pool-keep-resident-kib").arg(keep_resident_kib).start().await;
+        let sequential = (0..20).map(|_| host.get("/misbehave/remember"));
+        let mut seen = Vec::new();
+        for pending in sequential {
+            seen.push(pending.await.json::<serde_json::Value>().await.expect("json"));
+        }
+        let concurrent = futures_util::future::join_all((0..40).map(|_| host.get("/misbehave/remember"))).await;
+        for response in concurrent {
+            seen.push(response.json::<serde_json::Value>().await.expect("json"));
+        }
+        for body in &seen {
+            assert_eq!(
+                body,
+                &serde_json::json!({ "visits": 1, "saw_marker": false }),
+                "keep-resident {keep_resident_kib}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn panic_is_a_500_without_internals_and_the_app_recovers() {
     let host = HostBuilder::new(standard_apps()).start().await;

@@ -54,6 +54,21 @@ fn error_500(req: &Request) -> Response {
     req.error(500, "deliberate", "misbehave returned a 500 on purpose")
 }
 
+static VISITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Tries to leave something behind for the next request: bumps a static
+/// counter and writes a marker into heap memory it leaks, then reports
+/// whether any earlier request's trace was visible.
+fn remember(_req: &Request) -> Response {
+    use std::sync::atomic::Ordering;
+    let visits = VISITS.fetch_add(1, Ordering::Relaxed) + 1;
+    const MARKER: &[u8] = b"left-by-an-earlier-request";
+    let heap: &'static mut [u8] = Box::leak(vec![0u8; 256 * 1024].into_boxed_slice());
+    let saw_marker = heap.windows(MARKER.len()).any(|w| w == MARKER);
+    heap[1000..1000 + MARKER.len()].copy_from_slice(MARKER);
+    Response::json(200, &json!({ "visits": visits, "saw_marker": saw_marker }))
+}
+
 /// A response larger than the app's response cap.
 fn big(req: &Request) -> Response {
     let kib: usize = req.param("kib").and_then(|v| v.parse().ok()).unwrap_or(4096);
@@ -70,6 +85,7 @@ fn handle(req: Request) -> Response {
         .get("/misbehave/stack", stack_overflow)
         .get("/misbehave/error", error_500)
         .get("/misbehave/big/{kib}", big)
+        .get("/misbehave/remember", remember)
         .post("/misbehave/ok", ok)
         .handle(req)
 }
