@@ -239,6 +239,17 @@ impl Drop for HostProcess {
     }
 }
 
+/// Sends `method path` with `body`. Builds the request at once, so the future borrows neither path nor body.
+pub fn call(
+    host: &HostProcess,
+    method: reqwest::Method,
+    path: &str,
+    body: &[u8],
+) -> impl std::future::Future<Output = reqwest::Response> + use<> {
+    let pending = host.client.request(method, host.url(path)).body(body.to_vec()).send();
+    async move { pending.await.expect("send") }
+}
+
 /// The standard test apps: `hello`, `greeter` (with config) and `misbehave`
 /// (tight limits: 2 s deadline, 32 MiB memory, 64 KiB body, 1 MiB response).
 pub fn standard_apps() -> String {

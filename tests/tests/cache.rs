@@ -2,7 +2,9 @@
 //! Redis and in process; the app namespace; grants; a Redis outage and its
 //! recovery without restarting the host.
 
-use budget_host_tests::{HostBuilder, HostProcess, OwnedRedis, expect_error, probe_app, redis_url, unique_prefix};
+use budget_host_tests::{
+    HostBuilder, HostProcess, OwnedRedis, call, expect_error, probe_app, redis_url, unique_prefix,
+};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -14,17 +16,6 @@ async fn host_on_redis(prefix: &str) -> HostProcess {
         .arg(prefix)
         .start()
         .await
-}
-
-/// Builds the request at once, so the future borrows neither path nor body.
-fn call(
-    host: &HostProcess,
-    method: reqwest::Method,
-    path: &str,
-    body: &[u8],
-) -> impl std::future::Future<Output = reqwest::Response> + use<> {
-    let pending = host.client.request(method, host.url(path)).body(body.to_vec()).send();
-    async move { pending.await.expect("send") }
 }
 
 async fn json_of(response: reqwest::Response) -> Value {

@@ -2,7 +2,7 @@
 //! and in process: every function, cursor paging, the app namespace
 //! underneath the buckets, and the grant.
 
-use budget_host_tests::{HostBuilder, HostProcess, component, expect_error, redis_url, unique_prefix};
+use budget_host_tests::{HostBuilder, HostProcess, call, component, expect_error, redis_url, unique_prefix};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -14,17 +14,6 @@ fn apps() -> String {
          [apps.beta]\nroutes = [\"/beta\"]\ncomponent = \"{p}\"\ncapabilities = [\"keyvalue\"]\n",
         p = probe.display()
     )
-}
-
-/// Builds the request at once, so the future borrows neither path nor body.
-fn call(
-    host: &HostProcess,
-    method: Method,
-    path: &str,
-    body: &[u8],
-) -> impl std::future::Future<Output = reqwest::Response> + use<> {
-    let pending = host.client.request(method, host.url(path)).body(body.to_vec()).send();
-    async move { pending.await.expect("send") }
 }
 
 async fn json_of(response: reqwest::Response) -> Value {
