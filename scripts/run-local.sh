@@ -13,10 +13,13 @@ data="$root/.data"
 mkdir -p "$data"
 
 mongo_pid=""
+host_pid=""
 cleanup() {
     if [ -n "$mongo_pid" ]; then kill "$mongo_pid" 2>/dev/null || true; fi
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# Ctrl-C or SIGTERM goes to the host, which drains and exits; then cleanup.
+trap 'if [ -n "$host_pid" ]; then kill -TERM "$host_pid" 2>/dev/null || true; fi' INT TERM
 
 if [ -z "${MONGODB_URL:-}" ]; then
     if [ ! -x "$data/venv-mongo/bin/nx-27017" ]; then
@@ -28,14 +31,23 @@ if [ -z "${MONGODB_URL:-}" ]; then
     mkdir -p "$data/mongo"
     "$data/venv-mongo/bin/nx-27017" --data-dir "$data/mongo" -p "$port" --host 127.0.0.1 >"$data/mongo.log" 2>&1 &
     mongo_pid=$!
+    up=""
     for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=1; break; fi
         kill -0 "$mongo_pid" 2>/dev/null || { echo "nx-27017 failed; see .data/mongo.log" >&2; exit 1; }
         sleep 0.1
     done
+    [ -n "$up" ] || { echo "nx-27017 did not listen on $port within 10 s; see .data/mongo.log" >&2; exit 1; }
     export MONGODB_URL="mongodb://127.0.0.1:$port/?directConnection=true"
     echo "run: MONGODB_URL unset; serving docs from nx-27017 on 127.0.0.1:$port (data in .data/mongo)" >&2
 fi
 
-# Not exec: the trap must outlive the host to stop nx-27017.
-"$host_bin" serve --apps "$root/apps.toml" "$@"
+# In the background, not exec: the traps must outlive the host to stop nx-27017.
+"$host_bin" serve --apps "$root/apps.toml" --embedded-postgres-dir "$data/postgres" "$@" &
+host_pid=$!
+status=0
+# `wait` returns early when a trapped signal arrives; wait again for the drain.
+while kill -0 "$host_pid" 2>/dev/null; do
+    if wait "$host_pid"; then status=0; else status=$?; fi
+done
+exit "$status"

@@ -58,6 +58,9 @@ impl RedisCache {
     }
 }
 
+/// Keys SCAN examines per round trip.
+const SCAN_COUNT: usize = 1000;
+
 /// A literal prefix for a `MATCH` pattern: the environment prefix is
 /// operator-chosen and may hold glob characters.
 fn escape_glob(text: &str) -> String {
@@ -121,10 +124,22 @@ impl CacheBackend for RedisCache {
     }
 
     async fn scan(&self, prefix: &str, cursor: u64, count: usize) -> Result<(Vec<String>, Option<u64>), CacheError> {
+        // SCAN walks the whole keyspace; a shared Redis may hold far more
+        // keys than this app, so keep scanning (within the caller's timeout)
+        // until the page has `count` matches or the walk is done.
         let pattern = format!("{}*", escape_glob(prefix));
-        let (next, keys): (u64, Vec<String>) =
-            self.run(redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(count.max(1))).await?;
-        Ok((keys, (next != 0).then_some(next)))
+        let mut cursor = cursor;
+        let mut keys = Vec::new();
+        loop {
+            let (next, found): (u64, Vec<String>) = self
+                .run(redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT))
+                .await?;
+            keys.extend(found);
+            cursor = next;
+            if cursor == 0 || keys.len() >= count.max(1) {
+                return Ok((keys, (cursor != 0).then_some(cursor)));
+            }
+        }
     }
 
     async fn ping(&self) -> Result<(), CacheError> {

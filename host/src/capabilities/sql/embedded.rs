@@ -6,7 +6,8 @@
 //! uses it in [`SessionMode::SharedSetRole`](super::SessionMode): one
 //! connection for everything, switched to the app's role with `SET ROLE` on
 //! every checkout. Schemas, roles and migrations are the same as in
-//! production, but a component could `RESET ROLE` out of its role here:
+//! production, but a component could `RESET ROLE` or `SET SESSION AUTHORIZATION` out of its
+//! role here (PGlite does not undo the latter on reset):
 //! this is a development database, not an isolation boundary. Production
 //! images build without the `embedded-postgres` feature.
 
@@ -19,9 +20,12 @@ pub struct EmbeddedError {
     detail: String,
 }
 
-/// The running server; dropping it stops PostgreSQL.
+/// The running server. It is never dropped: stopping it waits for its
+/// serving thread, which stays in the session the pool keeps open, so the
+/// process ends it by exiting. PostgreSQL then recovers from its WAL at the
+/// next start, as after a crash (the embedded test restarts on the same data).
 pub struct EmbeddedPostgres {
-    server: pglite_oxide::PgliteServer,
+    server: std::mem::ManuallyDrop<pglite_oxide::PgliteServer>,
 }
 
 impl EmbeddedPostgres {
@@ -41,7 +45,7 @@ impl EmbeddedPostgres {
         .await
         .map_err(|e| fail(&dir, e.to_string()))?
         .map_err(|e| fail(&dir, format!("{e:#}")))?;
-        Ok(Self { server: started })
+        Ok(Self { server: std::mem::ManuallyDrop::new(started) })
     }
 
     /// The superuser URL the host's pool connects with.

@@ -53,6 +53,12 @@ pub enum SessionMode {
     SharedSetRole,
 }
 
+/// Undoes whatever the shared session's last user left behind: an open
+/// transaction (a warning, not an error, when there is none), a session
+/// authorization, any setting, temporary tables. Run before every checkout
+/// in [`SessionMode::SharedSetRole`].
+const SHARED_SESSION_RESET: &str = "ROLLBACK; RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; DISCARD TEMP";
+
 #[derive(Debug, Clone)]
 pub struct SqlSettings {
     /// The host's own (administrative) connection URL.
@@ -92,6 +98,13 @@ impl SqlBackend {
     pub fn new(settings: SqlSettings) -> Result<Self, SqlSetupError> {
         let admin_options =
             PgConnectOptions::from_str(&settings.database_url).map_err(|e| SqlSetupError::Url(e.to_string()))?;
+        // One connection serves every app in a shared session, each with its
+        // own search_path: a statement cached for one app's tables must not
+        // be reused for another's.
+        let admin_options = match settings.session_mode {
+            SessionMode::RoleLogin => admin_options,
+            SessionMode::SharedSetRole => admin_options.statement_cache_capacity(0),
+        };
         let admin = match settings.session_mode {
             SessionMode::RoleLogin => PgPoolOptions::new().max_connections(2),
             // Opening a session is a full backend start there: keep the one
@@ -108,7 +121,7 @@ impl SqlBackend {
     pub(crate) async fn admin_connection(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
         let mut conn = self.admin.acquire().await?;
         if self.settings.session_mode == SessionMode::SharedSetRole {
-            Executor::execute(&mut *conn, "RESET ROLE; RESET search_path; RESET statement_timeout").await?;
+            Executor::execute(&mut *conn, SHARED_SESSION_RESET).await?;
         }
         Ok(conn)
     }
@@ -193,7 +206,7 @@ impl SqlBackend {
             }
             SessionMode::SharedSetRole => {
                 let setup = format!(
-                    r#"RESET ROLE; SET ROLE "{role}"; SET search_path TO "{schema}"; SET statement_timeout = {statement_timeout_ms}"#
+                    r#"{SHARED_SESSION_RESET}; SET ROLE "{role}"; SET search_path TO "{schema}"; SET statement_timeout = {statement_timeout_ms}"#
                 );
                 (self.admin.clone(), Some(Arc::from(setup)))
             }
