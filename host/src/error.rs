@@ -1,10 +1,8 @@
 //! The one error type a client can see, and its JSON envelope.
 
-use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, Full};
 
-use crate::server::body::HostBody;
+use crate::server::body::{HostBody, host_response};
 
 /// Every failure the host answers itself. The `detail` strings are for
 /// clients; anything internal is logged where the error is raised.
@@ -93,12 +91,8 @@ impl ApiError {
     }
 
     pub fn into_response(self, request_id: &str) -> http::Response<HostBody> {
-        let body = Bytes::from(self.envelope(request_id).to_string());
-        let mut response = http::Response::new(Full::new(body).map_err(|never| match never {}).boxed_unsync());
-        *response.status_mut() = self.status();
+        let mut response = host_response(self.status(), "application/json", self.envelope(request_id).to_string());
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if matches!(self, ApiError::Overloaded | ApiError::AppNotReady { .. } | ApiError::Draining) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

@@ -250,6 +250,14 @@ pub fn call(
     async move { pending.await.expect("send") }
 }
 
+/// The JSON body of a response that must be 200 (the body is in the failure).
+pub async fn json_of(response: reqwest::Response) -> serde_json::Value {
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 /// The standard test apps: `hello`, `greeter` (with config) and `misbehave`
 /// (tight limits: 2 s deadline, 32 MiB memory, 64 KiB body, 1 MiB response).
 pub fn standard_apps() -> String {

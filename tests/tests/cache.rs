@@ -3,7 +3,7 @@
 //! recovery without restarting the host.
 
 use budget_host_tests::{
-    HostBuilder, HostProcess, OwnedRedis, call, expect_error, probe_app, redis_url, unique_prefix,
+    HostBuilder, HostProcess, OwnedRedis, call, expect_error, json_of, probe_app, redis_url, unique_prefix,
 };
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -16,11 +16,6 @@ async fn host_on_redis(prefix: &str) -> HostProcess {
         .arg(prefix)
         .start()
         .await
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("json")
 }
 
 /// Every function of the interface, as seen by a component.

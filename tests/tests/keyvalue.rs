@@ -2,7 +2,7 @@
 //! and in process: every function, cursor paging, the app namespace
 //! underneath the buckets, and the grant.
 
-use budget_host_tests::{HostBuilder, HostProcess, call, component, expect_error, redis_url, unique_prefix};
+use budget_host_tests::{HostBuilder, HostProcess, call, component, expect_error, json_of, redis_url, unique_prefix};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -14,13 +14,6 @@ fn apps() -> String {
          [apps.beta]\nroutes = [\"/beta\"]\ncomponent = \"{p}\"\ncapabilities = [\"keyvalue\"]\n",
         p = probe.display()
     )
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(status, 200, "{body}");
-    body
 }
 
 async fn exercise_every_function(host: &HostProcess) {

@@ -141,10 +141,8 @@ impl Backends {
         } else {
             None
         };
-        // `keyvalue` is served from the same namespace as `cache`.
-        let cache = (definition.capabilities.contains(&Capability::Cache)
-            || definition.capabilities.contains(&Capability::KeyValue))
-        .then(|| self.app_cache(&definition.name));
+        let cache =
+            definition.capabilities.iter().any(|c| c.uses_cache_backend()).then(|| self.app_cache(&definition.name));
         Ok(CapabilityHandles { sql, docs, cache })
     }
 

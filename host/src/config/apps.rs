@@ -47,6 +47,12 @@ impl Capability {
     /// The capabilities that are interfaces of `budget:platform` itself.
     pub const PLATFORM: [Capability; 3] = [Capability::Sql, Capability::Docs, Capability::Cache];
 
+    /// Whether the grant is served by the cache backend (`cache`, and
+    /// `keyvalue` on the same namespace).
+    pub fn uses_cache_backend(self) -> bool {
+        matches!(self, Capability::Cache | Capability::KeyValue)
+    }
+
     /// The grant's name in `apps.toml`; for the platform's own
     /// capabilities, also the interface name inside `budget:platform`.
     pub fn name(self) -> &'static str {

@@ -18,7 +18,7 @@
 //! whole upload was valid.
 
 use super::apps::AppSlot;
-use super::body::HostBody;
+use super::body::{HostBody, host_response};
 use crate::capabilities::sql::SqlBackend;
 use crate::config::AppDefinition;
 use crate::error::ApiError;
@@ -29,7 +29,7 @@ use crate::runtime::loader;
 use crate::runtime::state::RequestState;
 use bytes::Bytes;
 use http::{Method, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -100,17 +100,7 @@ fn store_error(error: StoreError) -> ApiError {
 }
 
 fn json(status: StatusCode, value: &impl serde::Serialize) -> http::Response<HostBody> {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut response = http::Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync());
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    response
-}
-
-fn no_content() -> http::Response<HostBody> {
-    let mut response = http::Response::new(Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
+    host_response(status, "application/json", serde_json::to_vec(value).unwrap_or_default())
 }
 
 /// The route's parts: `apps/{app}/versions[/{version}]` under `/admin/v1/`.
@@ -164,7 +154,9 @@ pub async fn handle(
         }
         (Method::DELETE, Some(version)) => {
             if admin.store(sql).await?.delete(app, version).await.map_err(store_error)? {
-                Ok(no_content())
+                let mut response = host_response(StatusCode::NO_CONTENT, "application/json", Bytes::new());
+                response.headers_mut().remove(header::CONTENT_TYPE);
+                Ok(response)
             } else {
                 Err(ApiError::Missing(format!("`{app}` has no version {version}")))
             }

@@ -16,6 +16,22 @@ pub type HostBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 /// What a guest reads.
 pub type GuestRequestBody = LimitedBody<hyper::body::Incoming>;
 
+/// A complete response the host writes itself (probes, admin API, errors):
+/// never cached by clients or proxies.
+pub fn host_response(
+    status: http::StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> http::Response<HostBody> {
+    use http_body_util::{BodyExt, Full};
+    let mut response = http::Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
+}
+
 /// Passes a body through until it exceeds `limit` bytes, then fails the
 /// stream and raises `exceeded`. Counting the bytes actually received
 /// covers chunked bodies and lying `content-length` headers alike.

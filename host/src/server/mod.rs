@@ -348,10 +348,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new()?);
 
     let uses = |c: Capability| apps.apps.iter().any(|a| a.capabilities.contains(&c));
+    let uses_cache = apps.apps.iter().any(|a| a.capabilities.iter().any(|c| c.uses_cache_backend()));
     let backends = Arc::new(Backends::from_args(&args, uses(Capability::Sql)).await?);
     tracing::info!(
         capability = "cache", backend = backends.cache.kind(), endpoint = %backends.cache_endpoint,
-        used = uses(Capability::Cache) || uses(Capability::KeyValue), "capability backend"
+        used = uses_cache, "capability backend"
     );
     match &backends.sql {
         Some(sql) => tracing::info!(
@@ -383,7 +384,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!(capability = "docs", backend = "none", used = uses(Capability::Docs), "capability backend")
         }
     }
-    if uses(Capability::Cache) || uses(Capability::KeyValue) || uses(Capability::Sql) || uses(Capability::Docs) {
+    if apps.apps.iter().any(|a| !a.capabilities.is_empty()) {
         let backends = backends.clone();
         let period = Duration::from_millis(args.backend_probe_ms.max(100));
         tokio::spawn(async move {

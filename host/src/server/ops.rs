@@ -9,23 +9,13 @@
 
 use super::Host;
 use super::apps::AppState;
-use super::body::HostBody;
+use super::body::{HostBody, host_response};
 use crate::config::Capability;
-use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http::StatusCode;
 use serde_json::json;
 
-fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> http::Response<HostBody> {
-    let mut response = http::Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed_unsync());
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
 fn json_response(status: StatusCode, value: &serde_json::Value) -> http::Response<HostBody> {
-    respond(status, "application/json", value.to_string())
+    host_response(status, "application/json", value.to_string())
 }
 
 /// Answers `path` if it is an operations endpoint.
@@ -39,10 +29,10 @@ pub fn handle(host: &Host, path: &str) -> Option<http::Response<HostBody>> {
         }
         "/readyz" => readiness(host),
         "/metrics" => match host.metrics.render() {
-            Ok(text) => respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text),
+            Ok(text) => host_response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text),
             Err(error) => {
                 tracing::error!(%error, "cannot render metrics");
-                respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "metrics unavailable\n")
+                host_response(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "metrics unavailable\n")
             }
         },
         _ => return None,
@@ -74,10 +64,7 @@ fn readiness(host: &Host) -> http::Response<HostBody> {
     }
     // A backend counts only when some app is granted its capability.
     let mut backends = serde_json::Map::new();
-    let cache_needed = host.slots.iter().any(|s| {
-        s.definition.capabilities.contains(&Capability::Cache)
-            || s.definition.capabilities.contains(&Capability::KeyValue)
-    });
+    let cache_needed = host.slots.iter().any(|s| s.definition.capabilities.iter().any(|c| c.uses_cache_backend()));
     if cache_needed {
         let up = host.backends.cache_up();
         all_ready &= up;
