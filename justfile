@@ -59,7 +59,7 @@ test: services lint k8s-lint build-components build
     cargo test --workspace --no-fail-fast
     cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo test -p budget-sdk --target "$(rustc -vV | sed -n 's/^host: //p')"
 
-# Throughput and latency against the peers (wasmtime serve; native hyper + sqlx/redis); writes docs/benchmarks.md.
+# Throughput and latency against the peers (wasmtime serve; native hyper + sqlx/redis), and release propagation across three hosts; writes docs/benchmarks.md.
 # Pass suites to run only some: `just bench --suite sql --suite cache`.
 bench *flags: services build-components
     cargo build --release --no-default-features -p budget-host -p bench-native

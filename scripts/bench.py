@@ -9,10 +9,13 @@ Suites (all by default; pick with --suite):
   role and schema).
 - cache: the `bench-data` component doing one cache GET per request, against
   `bench-native` doing one Redis GET under the same key.
+- propagation: three budget-host processes sharing one PostgreSQL database
+  and one Redis; how long a canary weight change takes to reach all three.
 
 wrk drives the two servers of a pair in turn (A B A B ...) so that drift in
 machine load hits both alike; the results land between the suite's markers
-in docs/benchmarks.md.
+in docs/benchmarks.md. The propagation suite needs no wrk: it times admin
+API calls itself.
 
 This is a benchmark, not a test: it reports numbers and fails only when a
 server cannot be started or answers with errors.
@@ -23,6 +26,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
+import math
 import os
 import platform
 import re
@@ -32,7 +37,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -166,6 +173,24 @@ def compare(wrk: str, peers: dict[str, str], args) -> dict[str, list[dict]]:
     return results
 
 
+def run_line() -> str:
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; {rustc}."
+
+
+def replace_block(out: Path, suite: str, lines: list[str]) -> None:
+    """Puts `lines` between the suite's markers in `out` (appended when they are missing)."""
+    start, end = f"<!-- bench:{suite}:start -->", f"<!-- bench:{suite}:end -->"
+    block = "\n".join([start, *lines, end])
+    text = out.read_text() if out.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text += "\n" + block + "\n"
+    out.write_text(text)
+    print(f"wrote {out} ({suite})")
+
+
 def write_block(out: Path, suite: str, intro: list[str], results: dict[str, list[dict]], args) -> int:
     """Rewrites the suite's block in `out`; returns the number of errors."""
     summary = {
@@ -188,11 +213,8 @@ def write_block(out: Path, suite: str, intro: list[str], results: dict[str, list
     for name, s in summary.items():
         per_round = ", ".join(f"{r['rps']:.0f}" for r in results[name])
         rows.append(f"| {name} | {s['rps']:.0f} | {s['p50']:.3f} | {s['p99']:.3f} | {s['errors']} | {per_round} |")
-    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
-    start, end = f"<!-- bench:{suite}:start -->", f"<!-- bench:{suite}:end -->"
-    block = "\n".join([
-        start,
-        f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; {rustc}.",
+    replace_block(out, suite, [
+        run_line(),
         f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, {args.rounds} rounds alternating "
         f"{ours} and {theirs}, wrk on the same machine. " + " ".join(intro),
         "",
@@ -200,15 +222,7 @@ def write_block(out: Path, suite: str, intro: list[str], results: dict[str, list
         "",
         f"**Ratio {ours} / {theirs}: {ratio:.2f}** (requests per second); p99 ratio {p99_ratio:.2f}.",
         *(f"Baseline row `{name}`: the same component answering without the backend call." for name in list(summary)[2:]),
-        end,
     ])
-    text = out.read_text() if out.exists() else "# Benchmarks\n"
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-    else:
-        text += "\n" + block + "\n"
-    out.write_text(text)
-    print(f"wrote {out} ({suite})")
     return sum(s["errors"] for s in summary.values())
 
 
@@ -302,26 +316,176 @@ def suite_data(wrk: str, args, work: Path, suites: list[str]) -> int:
     return errors
 
 
+def uleb128(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def with_custom_section(wasm: bytes, name: str, payload: bytes) -> bytes:
+    """The component with a custom section appended: other bytes and digest, same behaviour."""
+    body = uleb128(len(name.encode())) + name.encode() + payload
+    return wasm + b"\x00" + uleb128(len(body)) + body
+
+
+def admin(base: str, method: str, path: str, token: str, body: bytes | dict | None = None,
+          timeout: float = 60.0):
+    """One admin API call; returns the decoded JSON answer. A refusal stops the benchmark."""
+    headers = {"Authorization": f"Bearer {token}", "x-budget-actor": "bench"}
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+        headers["content-type"] = "application/json"
+    request = urllib.request.Request(base + path, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            raw = r.read()
+    except urllib.error.HTTPError as e:
+        raise SystemExit(f"{method} {path} on {base}: {e.code} {e.read().decode(errors='replace')}") from None
+    return json.loads(raw) if raw else None
+
+
+def served_generation(base: str, token: str, app: str) -> int:
+    """The release generation the host at `base` serves for `app`; -1 when it cannot tell."""
+    request = urllib.request.Request(f"{base}/admin/v1/apps/{app}/release",
+                                     headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as r:
+            return int(json.loads(r.read())["pod"].get("generation", -1))
+    except Exception:
+        return -1
+
+
+def wait_generation(bases: list[str], token: str, app: str, generation: int, since: float,
+                    timeout: float) -> float | None:
+    """Polls every host every ~2 ms, each from its own thread, until all serve `generation` or
+    newer; returns the seconds from `since` (a time.monotonic()) to the last one, None on timeout."""
+    deadline = since + timeout
+    reached: list[float | None] = [None] * len(bases)
+
+    def watch(i: int, base: str) -> None:
+        while time.monotonic() < deadline:
+            if served_generation(base, token, app) >= generation:
+                reached[i] = time.monotonic()
+                return
+            time.sleep(0.002)
+
+    threads = [threading.Thread(target=watch, args=(i, b), daemon=True) for i, b in enumerate(bases)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout + 5)
+    if any(r is None for r in reached):
+        return None
+    return max(reached) - since
+
+
+def nearest_rank(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def suite_propagation(args, work: Path) -> int:
+    """Three hosts on one database and one Redis; times weight changes until all three serve them."""
+    hosts = 3
+    tag = f"prop{os.getpid()}"
+    admin_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    redis_url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    base_url = admin_url.rsplit("/", 1)[0]
+    database, key_prefix, token = f"budget_{tag}", f"{tag}:", f"{tag}-admin-token"
+    component = Path(args.components).resolve() / "hello.wasm"
+    apps = work / "propagation.toml"
+    apps.write_text(f'[apps.hello]\nroutes = ["/hello"]\ncomponent = "{component}"\nversion = "1.0.0"\n')
+    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {database}"], check=True)
+    procs: list[subprocess.Popen] = []
+    bases: list[str] = []
+    took: list[float] = []
+    timeouts = 0
+    try:
+        logs = []
+        for i in range(hosts):
+            port = free_port()
+            log = work / f"propagation-host{i}.log"
+            procs.append(start(host_cmd(args, port, apps, work / f"host{i}") + [
+                "--admin-token", token, "--database-url", f"{base_url}/{database}",
+                "--redis-url", redis_url, "--redis-key-prefix", key_prefix], log=log))
+            bases.append(f"http://127.0.0.1:{port}")
+            logs.append(log)
+        for base, log in zip(bases, logs):
+            wait_up(f"{base}/readyz", log)
+
+        variant = with_custom_section(component.read_bytes(), "budget-bench-variant", tag.encode())
+        admin(bases[0], "PUT", "/admin/v1/apps/hello/versions/2.0.0", token, variant)
+        started = admin(bases[1], "POST", "/admin/v1/apps/hello/release/canary", token,
+                        {"version": "2.0.0", "weight": 1, "reason": "propagation benchmark"})
+        # Not timed: the other hosts load (and compile) 2.0.0 before they switch.
+        if wait_generation(bases, token, "hello", started["generation"], time.monotonic(), 120) is None:
+            raise SystemExit("the canary did not reach every host within 120 s")
+
+        for n in range(args.changes):
+            changed = admin(bases[n % hosts], "POST", "/admin/v1/apps/hello/release/weight", token,
+                            {"weight": 2 + n % 98})
+            answered = time.monotonic()
+            seconds = wait_generation(bases, token, "hello", changed["generation"], answered, 10)
+            if seconds is None:
+                timeouts += 1
+                print(f"change {n + 1}: not on every host within 10 s")
+            else:
+                took.append(seconds * 1000)
+            time.sleep(0.05)
+    finally:
+        stop(procs)
+        subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"])
+        subprocess.run(["redis-cli", "-u", redis_url, "DEL", f"{key_prefix}budget-host:analysis-lock"],
+                       stdout=subprocess.DEVNULL)
+    if not took:
+        raise SystemExit("no weight change reached every host")
+    p50, p99, worst = nearest_rank(took, 50), nearest_rank(took, 99), max(took)
+    met = p99 <= 1000 and not timeouts
+    print(f"propagation: {len(took)} changes, p50 {p50:.1f} ms  p99 {p99:.1f} ms  max {worst:.1f} ms  "
+          f"timed out {timeouts}")
+    replace_block(Path(args.out), "propagation", [
+        run_line(),
+        f"{hosts} budget-host processes on this machine, one PostgreSQL database, one Redis (`REDIS_URL`, "
+        f"a fresh key prefix). {args.changes} canary weight changes, sent round-robin to the hosts; each "
+        "timed from the change's answer until every host reports the change's generation as served "
+        "(`pod.generation` of `GET /admin/v1/apps/hello/release`, polled every 2 ms per host, so a figure "
+        "may overshoot by about one poll). `BUDGET_RELEASE_POLL_MS` is the default 2000: a change that "
+        "missed its Redis notice would show as up to 2 s. Percentiles are nearest-rank.",
+        "",
+        "| changes | p50 ms | p99 ms | max ms | timed out (10 s) |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {len(took) + timeouts} | {p50:.1f} | {p99:.1f} | {worst:.1f} | {timeouts} |",
+        "",
+        f"**Goal: a weight change reaches all 3 hosts within 1 s (p99): {'met' if met else 'not met'}** "
+        f"(p99 {p99:.1f} ms).",
+    ])
+    return timeouts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host-bin", required=True)
     ap.add_argument("--native-bin", help="bench-native binary (sql and cache suites)")
-    ap.add_argument("--components", required=True, help="directory holding hello.wasm and bench-data.wasm")
-    ap.add_argument("--suite", action="append", choices=["hello", "sql", "cache"],
+    ap.add_argument("--components", required=True, help="directory holding hello.wasm and bench_data.wasm")
+    ap.add_argument("--suite", action="append", choices=["hello", "sql", "cache", "propagation"],
                     help="run only these suites (repeatable); default: all")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--pool-size", type=int, default=8)
+    ap.add_argument("--changes", type=int, default=50, help="weight changes timed by the propagation suite")
     ap.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
     args = ap.parse_args()
-    suites = args.suite or ["hello", "sql", "cache"]
+    suites = args.suite or ["hello", "sql", "cache", "propagation"]
     data_suites = [s for s in suites if s in ("sql", "cache")]
     if data_suites and not args.native_bin:
         raise SystemExit("--native-bin is required for the sql and cache suites")
 
-    wrk = ensure_wrk()
+    wrk = ensure_wrk() if "hello" in suites or data_suites else ""
     work = Path(tempfile.mkdtemp(prefix="budget-bench-"))
     errors = 0
     try:
@@ -329,6 +493,8 @@ def main() -> None:
             errors += suite_hello(wrk, args, work)
         if data_suites:
             errors += suite_data(wrk, args, work, data_suites)
+        if "propagation" in suites:
+            errors += suite_propagation(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if errors:

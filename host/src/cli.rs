@@ -19,6 +19,138 @@ pub enum Command {
     /// Validate a component against the budget:platform world and print its
     /// imports and exports. Exits 1 when it would be refused.
     Check(CheckArgs),
+    /// Upload a component version through the admin API.
+    Push(PushArgs),
+    /// Start or steer an app's canary.
+    Canary(CanaryArgs),
+    /// Show each app's release as a tree: versions, weights, step, analysis.
+    Status(StatusArgs),
+    /// Show an app's release history, newest first.
+    History(HistoryArgs),
+}
+
+/// Where the admin API is, and its token; accepted before or after a
+/// subcommand's own arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Base URL of a host (any pod: they share the release state).
+    #[arg(long, global = true, env = "BUDGET_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+
+    /// The admin token (required).
+    #[arg(long, global = true, env = "BUDGET_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Recorded as the actor in the history (default: $USER).
+    #[arg(long, global = true, env = "BUDGET_ACTOR")]
+    pub actor: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The component file.
+    pub file: PathBuf,
+    #[arg(long)]
+    pub app: String,
+    /// Semantic version, e.g. 1.4.0.
+    #[arg(long)]
+    pub version: String,
+    /// Free text stored with the version.
+    #[arg(long, default_value = "")]
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CanaryArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(subcommand)]
+    pub action: CanaryAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum CanaryAction {
+    /// Start a canary of an uploaded version.
+    Start {
+        app: String,
+        version: String,
+        /// A fixed weight (percent); analysis guards it, an operator promotes.
+        #[arg(long, conflicts_with = "steps")]
+        weight: Option<u8>,
+        /// Weights the analysis walks, e.g. 5,25,50,100; passing the last promotes.
+        #[arg(long, value_delimiter = ',')]
+        steps: Vec<u8>,
+        /// Seconds of traffic per verdict (and per step).
+        #[arg(long, default_value_t = 30)]
+        interval: u32,
+        /// Highest tolerated 5xx share, in percent.
+        #[arg(long, default_value_t = 1.0)]
+        max_error_percent: f64,
+        /// Highest tolerated canary p95 as a multiple of stable's.
+        #[arg(long, default_value_t = 1.5)]
+        max_p95_ratio: f64,
+        /// Fewer canary requests per interval: no verdict.
+        #[arg(long, default_value_t = 50)]
+        min_requests: u64,
+        /// On breach, pause instead of rolling back.
+        #[arg(long)]
+        pause_on_failure: bool,
+        /// After the last step, pause instead of promoting.
+        #[arg(long)]
+        pause_on_success: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Set the canary's weight (percent).
+    Weight {
+        app: String,
+        weight: u8,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Stop automatic steps and verdict actions.
+    Pause {
+        app: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Resume {
+        app: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Make the canary stable now.
+    Promote {
+        app: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Send everyone back to stable.
+    Abort {
+        app: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Only this app.
+    pub app: Option<String>,
+    /// Redraw every two seconds until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    pub app: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,13 +229,27 @@ pub struct ServeArgs {
     #[arg(long, env = "BUDGET_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// A token that may only use the `x-budget-version` override header (in
+    /// `x-budget-release-token`), for testers; the admin token may too.
+    #[arg(long, env = "BUDGET_TESTER_TOKEN", hide_env_values = true)]
+    pub tester_token: Option<String>,
+
+    /// How often each pod reads the releases, catching a lost Redis notice.
+    #[arg(long, env = "BUDGET_RELEASE_POLL_MS", default_value_t = 2_000)]
+    pub release_poll_ms: u64,
+
+    /// How often each pod flushes its canary statistics and, when it holds
+    /// the analysis lock, judges the canaries.
+    #[arg(long, env = "BUDGET_ANALYSIS_TICK_MS", default_value_t = 1_000)]
+    pub analysis_tick_ms: u64,
+
     /// Largest component the admin API accepts in one upload.
     #[arg(long, env = "BUDGET_ADMIN_MAX_UPLOAD_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub admin_max_upload_bytes: u64,
 
     /// Where the embedded PostgreSQL keeps its data when `DATABASE_URL` is
     /// unset (builds with the `embedded-postgres` feature; started only when
-    /// an app is granted `sql`).
+    /// an app is granted `sql` or an admin token is set).
     #[arg(long, env = "BUDGET_EMBEDDED_POSTGRES_DIR", default_value = ".data/postgres")]
     pub embedded_postgres_dir: std::path::PathBuf,
 

@@ -3,7 +3,9 @@
 //! Layout: [`config`] reads the settings and `apps.toml`; [`runtime`] owns the
 //! wasmtime engine, the compiled-artifact cache and per-request stores;
 //! [`capabilities`] implements the host side of the world's imports;
-//! [`server`] is the hyper front (routing, limits, probes, metrics, drain).
+//! [`server`] is the hyper front (routing, limits, probes, metrics, drain);
+//! [`releases`] keeps uploaded versions and canary releases and follows them
+//! on every pod; [`client`] is the operator CLI over the admin API.
 //!
 //! # Error policy
 //!
@@ -19,6 +21,7 @@
 pub mod capabilities;
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod metrics;

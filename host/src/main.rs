@@ -1,4 +1,5 @@
-//! `budget-host`: serve budget components, or check one before upload.
+//! `budget-host`: serve budget components, check one before upload, or
+//! drive releases on a running host.
 
 use budget_host::cli::{Cli, Command};
 use clap::Parser;
@@ -16,5 +17,9 @@ fn main() -> ExitCode {
             }
         },
         Command::Check(args) => budget_host::check::run(&args),
+        Command::Push(args) => budget_host::client::run(budget_host::client::Request::Push(args)),
+        Command::Canary(args) => budget_host::client::run(budget_host::client::Request::Canary(args)),
+        Command::Status(args) => budget_host::client::run(budget_host::client::Request::Status(args)),
+        Command::History(args) => budget_host::client::run(budget_host::client::Request::History(args)),
     }
 }

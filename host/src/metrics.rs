@@ -14,6 +14,12 @@ pub struct Metrics {
     pub timeouts_total: IntCounterVec,
     pub inflight_requests: IntGaugeVec,
     pub app_ready: IntGaugeVec,
+    pub release_weight: IntGaugeVec,
+    pub release_generation: IntGaugeVec,
+    pub canary_state: IntGaugeVec,
+    pub rollbacks_total: IntCounterVec,
+    pub component_loads_total: IntCounterVec,
+    pub release_load_failures_total: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 14] =
@@ -55,6 +61,42 @@ impl Metrics {
             Opts::new("budget_host_app_ready", "1 when the app's component is loaded and serving."),
             &["app", "version"],
         )?;
+        let release_weight = IntGaugeVec::new(
+            Opts::new("budget_host_release_weight", "Percent of users this pod sends to each version of an app."),
+            &["app", "version"],
+        )?;
+        let release_generation = IntGaugeVec::new(
+            Opts::new("budget_host_release_generation", "The release generation this pod serves, by app."),
+            &["app"],
+        )?;
+        let canary_state = IntGaugeVec::new(
+            Opts::new("budget_host_canary_state", "1 for the app's canary state (none, progressing, paused)."),
+            &["app", "state"],
+        )?;
+        let rollbacks_total = IntCounterVec::new(
+            Opts::new("budget_host_rollbacks_total", "Canaries rolled back by the analysis on this pod."),
+            &["app"],
+        )?;
+        let component_loads_total = IntCounterVec::new(
+            Opts::new(
+                "budget_host_component_loads_total",
+                "Component versions loaded, by where the machine code came from (artifact_cache or compiled).",
+            ),
+            &["app", "version", "source"],
+        )?;
+        let release_load_failures_total = IntCounterVec::new(
+            Opts::new(
+                "budget_host_release_load_failures_total",
+                "Release versions this pod could not load (it serves stable meanwhile).",
+            ),
+            &["app", "version"],
+        )?;
+        registry.register(Box::new(release_load_failures_total.clone()))?;
+        for collector in [&release_weight, &release_generation, &canary_state] {
+            registry.register(Box::new(collector.clone()))?;
+        }
+        registry.register(Box::new(rollbacks_total.clone()))?;
+        registry.register(Box::new(component_loads_total.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_duration_seconds.clone()))?;
         registry.register(Box::new(instantiation_seconds.clone()))?;
@@ -72,6 +114,12 @@ impl Metrics {
             timeouts_total,
             inflight_requests,
             app_ready,
+            release_weight,
+            release_generation,
+            canary_state,
+            rollbacks_total,
+            component_loads_total,
+            release_load_failures_total,
         })
     }
 

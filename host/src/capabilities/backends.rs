@@ -3,7 +3,8 @@
 //! capability is decided by configuration: Redis when `REDIS_URL` is set,
 //! otherwise an in-process cache; PostgreSQL at `DATABASE_URL`, otherwise
 //! (with the `embedded-postgres` feature, and only when an app is granted
-//! `sql`) an embedded PostgreSQL under `--embedded-postgres-dir`.
+//! `sql` or the admin API is enabled) an embedded PostgreSQL under
+//! `--embedded-postgres-dir`.
 
 use super::cache::{AppCache, CacheBackend, InMemoryCache, RedisCache};
 use super::docs::{AppDocs, DocsBackend, DocsSettings};

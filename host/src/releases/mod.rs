@@ -1,15 +1,31 @@
-//! Component versions uploaded through the admin API, kept durably in
-//! PostgreSQL in the host's own schema, `budget_host`, which no app role can
-//! reach. A version is immutable: the same (app, version) with other bytes
-//! is a conflict, the same bytes again change nothing.
+//! Releases: component versions uploaded at run time, and per-app releases
+//! (a stable version and at most one canary) that every pod follows.
 //!
-//! Errors: [`StoreError`] separates what the caller did (a conflict) from a
-//! database that cannot be reached; database detail goes to the log only.
+//! - [`versions`]: the immutable uploaded versions (bytes and metadata).
+//! - [`model`]: a release as data, and its transitions as pure functions.
+//! - [`store`]: releases and their history in PostgreSQL, each change with
+//!   a new generation number.
+//! - [`bus`]: what pods share through Redis (or in process, for one pod):
+//!   change notices, per-interval request statistics and the analysis lock.
+//! - [`selection`]: which version serves a request.
+//! - [`analysis`]: statistics per (app, version) and the verdicts on them.
+//! - [`controller`]: the pod side: follow the releases, load versions before
+//!   switching to them, and judge canaries.
+//!
+//! Everything lives in the host's own schema, `budget_host`, which no app
+//! role can reach. Errors: [`StoreError`] separates what the caller did
+//! from a database that cannot be reached; database detail goes to the log.
+
+pub mod analysis;
+pub mod bus;
+pub mod controller;
+pub mod model;
+pub mod selection;
+pub mod store;
+pub mod versions;
 
 use crate::capabilities::sql::SqlBackend;
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
-use sqlx::Row;
+pub use versions::{DeleteOutcome, NewVersion, PutOutcome, StoreError, VersionRecord, VersionStore};
 
 const SCHEMA_SQL: &str = "
 CREATE SCHEMA IF NOT EXISTS budget_host;
@@ -25,168 +41,55 @@ CREATE TABLE IF NOT EXISTS budget_host.component_versions (
     notes text NOT NULL DEFAULT '',
     component bytea NOT NULL,
     PRIMARY KEY (app, version)
-);";
-
-/// What is recorded about one uploaded version (everything but the bytes).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct VersionRecord {
-    pub app: String,
-    pub version: String,
-    pub digest: String,
-    pub size: i64,
-    pub imports: Vec<String>,
-    /// RFC 3339, UTC.
-    pub uploaded_at: String,
-    pub uploader: String,
-    pub notes: String,
-}
-
-/// A version to store.
-pub struct NewVersion<'a> {
-    pub app: &'a str,
-    pub version: &'a str,
-    pub digest: &'a str,
-    pub imports: &'a [String],
-    pub uploader: &'a str,
-    pub notes: &'a str,
-    pub component: &'a [u8],
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum PutOutcome {
-    Created(VersionRecord),
-    /// The same bytes were already stored under this version.
-    Unchanged(VersionRecord),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("version {version} of `{app}` already exists with digest {existing}")]
-    Conflict { app: String, version: String, existing: String },
-    #[error("the version store is unavailable")]
-    Unavailable,
-}
-
-fn unavailable(error: sqlx::Error) -> StoreError {
-    tracing::warn!(%error, "version store unavailable");
-    StoreError::Unavailable
-}
-
-const COLUMNS: &str = "app, version, digest, size, imports, uploaded_at, uploader, notes";
-
-fn record(row: &sqlx::postgres::PgRow) -> Result<VersionRecord, sqlx::Error> {
-    let imports: serde_json::Value = row.try_get("imports")?;
-    Ok(VersionRecord {
-        app: row.try_get("app")?,
-        version: row.try_get("version")?,
-        digest: row.try_get("digest")?,
-        size: row.try_get("size")?,
-        imports: serde_json::from_value(imports).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        uploaded_at: row.try_get::<DateTime<Utc>, _>("uploaded_at")?.to_rfc3339_opts(SecondsFormat::Millis, true),
-        uploader: row.try_get("uploader")?,
-        notes: row.try_get("notes")?,
-    })
-}
-
-/// The store over the host's administrative PostgreSQL connection.
-pub struct VersionStore<'a> {
-    sql: &'a SqlBackend,
-}
+);
+CREATE SEQUENCE IF NOT EXISTS budget_host.release_generation;
+CREATE TABLE IF NOT EXISTS budget_host.releases (
+    app text PRIMARY KEY,
+    generation bigint NOT NULL,
+    spec jsonb NOT NULL,
+    verdict jsonb,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS budget_host.release_history (
+    id bigserial PRIMARY KEY,
+    app text NOT NULL,
+    generation bigint NOT NULL,
+    at timestamptz NOT NULL DEFAULT now(),
+    actor text NOT NULL,
+    action text NOT NULL,
+    reason text NOT NULL,
+    from_version text NOT NULL,
+    to_version text NOT NULL,
+    weight smallint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS release_history_app ON budget_host.release_history (app, id);";
 
 /// Creates the schema when missing: idempotent, and serialised across hosts
-/// by an advisory lock. Run once per process before using the store.
+/// by an advisory lock. Run once per process before using the stores.
 pub async fn ensure_schema(sql: &SqlBackend) -> Result<(), StoreError> {
-    let mut conn = sql.admin_connection().await.map_err(unavailable)?;
+    let mut conn = sql.admin_connection().await.map_err(versions::unavailable)?;
     sqlx::query("SELECT pg_advisory_lock(hashtext('budget-host:schema'))")
         .execute(&mut *conn)
         .await
-        .map_err(unavailable)?;
+        .map_err(versions::unavailable)?;
     let created = sqlx::Executor::execute(&mut *conn, SCHEMA_SQL).await;
     let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext('budget-host:schema'))").execute(&mut *conn).await;
-    created.map_err(unavailable)?;
-    unlocked.map_err(unavailable)?;
+    created.map_err(versions::unavailable)?;
+    unlocked.map_err(versions::unavailable)?;
     Ok(())
 }
 
-impl<'a> VersionStore<'a> {
-    pub fn new(sql: &'a SqlBackend) -> Self {
-        Self { sql }
-    }
-
-    pub async fn put(&self, new: NewVersion<'_>) -> Result<PutOutcome, StoreError> {
-        let mut conn = self.sql.admin_connection().await.map_err(unavailable)?;
-        let size = i64::try_from(new.component.len()).unwrap_or(i64::MAX);
-        let imports = serde_json::json!(new.imports);
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO budget_host.component_versions
-                 (app, version, digest, size, imports, uploader, notes, component)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (app, version) DO NOTHING
-             RETURNING {COLUMNS}"
-        ))
-        .bind(new.app)
-        .bind(new.version)
-        .bind(new.digest)
-        .bind(size)
-        .bind(imports)
-        .bind(new.uploader)
-        .bind(new.notes)
-        .bind(new.component)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-        if let Some(row) = inserted {
-            return Ok(PutOutcome::Created(record(&row).map_err(unavailable)?));
-        }
-        drop(conn);
-        // Someone stored this version first: the same bytes are fine.
-        let existing = self.get(new.app, new.version).await?.ok_or(StoreError::Unavailable)?;
-        if existing.digest == new.digest {
-            Ok(PutOutcome::Unchanged(existing))
-        } else {
-            Err(StoreError::Conflict {
-                app: new.app.to_string(),
-                version: new.version.to_string(),
-                existing: existing.digest,
-            })
-        }
-    }
-
-    pub async fn get(&self, app: &str, version: &str) -> Result<Option<VersionRecord>, StoreError> {
-        let mut conn = self.sql.admin_connection().await.map_err(unavailable)?;
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM budget_host.component_versions WHERE app = $1 AND version = $2"
-        ))
+/// Serialises changes to one app's release (and deletions of its versions)
+/// until the transaction ends.
+async fn lock_app(conn: &mut sqlx::PgConnection, app: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('budget-host:release:' || $1))")
         .bind(app)
-        .bind(version)
-        .fetch_optional(&mut *conn)
+        .execute(conn)
         .await
-        .map_err(unavailable)?;
-        row.as_ref().map(record).transpose().map_err(unavailable)
-    }
+        .map(drop)
+}
 
-    /// Every version of `app`, oldest upload first.
-    pub async fn list(&self, app: &str) -> Result<Vec<VersionRecord>, StoreError> {
-        let mut conn = self.sql.admin_connection().await.map_err(unavailable)?;
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM budget_host.component_versions WHERE app = $1 ORDER BY uploaded_at, version"
-        ))
-        .bind(app)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-        rows.iter().map(record).collect::<Result<_, _>>().map_err(unavailable)
-    }
-
-    /// Whether the version existed.
-    pub async fn delete(&self, app: &str, version: &str) -> Result<bool, StoreError> {
-        let mut conn = self.sql.admin_connection().await.map_err(unavailable)?;
-        let result = sqlx::query("DELETE FROM budget_host.component_versions WHERE app = $1 AND version = $2")
-            .bind(app)
-            .bind(version)
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(result.rows_affected() > 0)
-    }
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }

@@ -61,8 +61,8 @@ pub fn compile(
     cache.load_or_compile(engine, bytes, digest).map_err(|e| CheckError::Compile(format!("{e:#}")))
 }
 
-/// Loads one app's component. Blocking (compilation): run it on a blocking
-/// thread.
+/// Loads one app's component from its apps.toml file. Blocking
+/// (compilation): run it on a blocking thread.
 pub fn load_version(
     engine: &Engine,
     cache: &ArtifactCache,
@@ -71,21 +71,39 @@ pub fn load_version(
     handles: CapabilityHandles,
     pool_max_memory: u64,
 ) -> Result<LoadedVersion, LoadError> {
+    let path = &definition.component;
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.clone(), source })?;
+    let version = definition.version.to_string();
+    load_bytes(engine, cache, linker, definition, handles, pool_max_memory, &version, path.clone(), &bytes)
+}
+
+/// Loads `bytes` as `version` of the app; `origin` names where they came
+/// from in errors. Blocking (compilation): run it on a blocking thread.
+#[allow(clippy::too_many_arguments)]
+pub fn load_bytes(
+    engine: &Engine,
+    cache: &ArtifactCache,
+    linker: &Linker<RequestState>,
+    definition: &AppDefinition,
+    handles: CapabilityHandles,
+    pool_max_memory: u64,
+    version: &str,
+    origin: PathBuf,
+    bytes: &[u8],
+) -> Result<LoadedVersion, LoadError> {
     let started = Instant::now();
     if definition.limits.memory.0 > pool_max_memory {
         return Err(LoadError::MemoryAboveSlot { limit: definition.limits.memory.0, slot: pool_max_memory });
     }
-    let path = &definition.component;
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.clone(), source })?;
-    let digest = sha256_hex(&bytes);
-    let check = |source| LoadError::Check { path: path.clone(), source };
-    let (component, cache_outcome) = compile(engine, cache, &bytes, &digest).map_err(check)?;
+    let digest = sha256_hex(bytes);
+    let check = |source| LoadError::Check { path: origin.clone(), source };
+    let (component, cache_outcome) = compile(engine, cache, bytes, &digest).map_err(check)?;
     let grants = Grants::App { name: &definition.name, capabilities: &definition.capabilities };
     let (info, pre) = prepare(engine, linker, &component, &grants).map_err(check)?;
     Ok(LoadedVersion {
         context: Arc::new(AppContext {
             app: definition.name.clone(),
-            version: definition.version.to_string(),
+            version: version.to_string(),
             config: definition.config.clone(),
             limits: definition.limits.clone(),
             cache: handles.cache,

@@ -1,27 +1,72 @@
 //! The apps this host serves, their load state, and longest-prefix routing.
 
+use crate::capabilities::backends::CapabilityHandles;
 use crate::config::AppDefinition;
 use crate::runtime::LoadedVersion;
 use arc_swap::ArcSwap;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Where one app stands. Requests reach only `Ready` apps; the others get
 /// 503 `app_not_ready`.
 pub enum AppState {
     Loading,
-    Ready(Arc<LoadedVersion>),
+    Ready(Arc<Routing>),
     /// Loading failed; the reason is logged and shown on `/readyz`.
     Failed(String),
+}
+
+/// The versions an app serves on this pod, all loaded and pre-instantiated:
+/// a switch swaps one of these for another, so no request waits for a compile.
+pub struct Routing {
+    /// The release generation this reflects (0: apps.toml, no release yet).
+    pub generation: i64,
+    pub stable: Arc<LoadedVersion>,
+    pub canary: Option<CanaryRoute>,
+    /// The release has a canary this pod could not load: it serves stable
+    /// for everyone and retries at the next poll.
+    pub canary_missing: bool,
+}
+
+pub struct CanaryRoute {
+    pub version: Arc<LoadedVersion>,
+    pub weight: u8,
 }
 
 pub struct AppSlot {
     pub definition: AppDefinition,
     state: ArcSwap<AppState>,
+    /// Capability handles, provisioned on first load and shared by every version.
+    pub handles: tokio::sync::OnceCell<CapabilityHandles>,
+    /// Versions loaded on this pod, by version string: those of the current
+    /// release, plus any an override header asked for since the last change.
+    pub loaded: Mutex<HashMap<String, Arc<LoadedVersion>>>,
+    /// One load at a time per app, so concurrent overrides compile once.
+    pub load_lock: tokio::sync::Mutex<()>,
 }
 
 impl AppSlot {
     pub fn new(definition: AppDefinition) -> Self {
-        Self { definition, state: ArcSwap::from_pointee(AppState::Loading) }
+        Self {
+            definition,
+            state: ArcSwap::from_pointee(AppState::Loading),
+            handles: tokio::sync::OnceCell::new(),
+            loaded: Mutex::new(HashMap::new()),
+            load_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The release generation this pod fully serves for the app (0 before
+    /// any, and while a canary failed to load here).
+    pub fn generation(&self) -> i64 {
+        match &*self.state() {
+            AppState::Ready(routing) if !routing.canary_missing => routing.generation,
+            _ => 0,
+        }
+    }
+
+    pub fn loaded_version(&self, version: &str) -> Option<Arc<LoadedVersion>> {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).get(version).cloned()
     }
 
     pub fn state(&self) -> Arc<AppState> {

@@ -15,10 +15,13 @@ use crate::config::AppsConfig;
 use crate::config::Capability;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, NO_APP};
+use crate::releases::bus::{InMemoryBus, RedisBus, ReleaseBus};
+use crate::releases::controller::{self, ChoiceError, ReleaseController};
+use crate::releases::selection;
 use crate::runtime::artifact_cache::ArtifactCache;
 use crate::runtime::invoke::invoke;
 use crate::runtime::state::build_linker;
-use crate::runtime::{EngineSettings, LoadedVersion, build_engine, loader, spawn_epoch_ticker};
+use crate::runtime::{EngineSettings, LoadedVersion, build_engine, spawn_epoch_ticker};
 use anyhow::Context as _;
 use apps::{AppSlot, AppState, RouteTable};
 use body::{CappedBody, GuestRequestBody, HostBody, LimitedBody};
@@ -30,6 +33,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 pub use lifecycle::Lifecycle;
+use sha2::Digest as _;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +51,7 @@ pub struct Host {
     pub slots: Vec<Arc<AppSlot>>,
     routes: RouteTable,
     admin: admin::Admin,
+    pub releases: Arc<ReleaseController>,
     /// Whether `/livez` & co. are answered on the application listener.
     ops_on_main: bool,
 }
@@ -114,7 +119,7 @@ impl Host {
         }
         if listener == ListenerKind::Main && (path == admin::PREFIX || path.starts_with("/admin/")) {
             let method = method_label(request.method());
-            let response = admin::handle(&self.admin, &self.slots, self.backends.sql.as_ref(), request)
+            let response = admin::handle(&self.admin, &self.releases, request)
                 .await
                 .unwrap_or_else(|error| error.into_response(&request_id));
             let status = response.status().as_u16().to_string();
@@ -127,27 +132,62 @@ impl Host {
             ListenerKind::Main => self.routes.lookup(&path).cloned(),
             ListenerKind::Ops => None,
         };
-        let (app, version, result) = match slot {
-            None => (NO_APP.to_string(), NO_APP.to_string(), Err(ApiError::NotFound { path: path.clone() })),
+        let mut request = request;
+        let (app, version, choice, result) = match slot {
+            None => (NO_APP.to_string(), NO_APP.to_string(), None, Err(ApiError::NotFound { path: path.clone() })),
             Some(slot) => match &*slot.state() {
-                AppState::Ready(version) => {
-                    let result = self.dispatch(version, request, &request_id).await;
-                    (version.context.app.clone(), version.context.version.clone(), result)
-                }
+                AppState::Ready(routing) => match self.releases.choose(&slot, routing, request.headers()).await {
+                    Ok(choice) => {
+                        // Release headers are the host's; the component never sees the token.
+                        request.headers_mut().remove(selection::TOKEN_HEADER);
+                        request.headers_mut().remove(selection::VERSION_HEADER);
+                        let version = choice.version.clone();
+                        let result = self.dispatch(&version, request, &request_id).await;
+                        (version.context.app.clone(), version.context.version.clone(), Some(choice), result)
+                    }
+                    Err(error) => {
+                        let error = match error {
+                            ChoiceError::UnknownVersion { .. } => ApiError::Missing(error.to_string()),
+                            ChoiceError::LoadFailed { .. } => ApiError::AppNotReady { app: slot.name().to_string() },
+                        };
+                        (slot.name().to_string(), NO_APP.to_string(), None, Err(error))
+                    }
+                },
                 AppState::Loading | AppState::Failed(_) => (
                     slot.name().to_string(),
                     NO_APP.to_string(),
+                    None,
                     Err(ApiError::AppNotReady { app: slot.name().to_string() }),
                 ),
             },
         };
-        let response = result.unwrap_or_else(|error| error.into_response(&request_id));
+        // Overload and draining are the host's state, not the version's fault.
+        let version_failed = match &result {
+            Ok(response) => response.status().is_server_error(),
+            Err(error) => {
+                error.status().is_server_error() && !matches!(error, ApiError::Overloaded | ApiError::Draining)
+            }
+        };
+        let mut response = result.unwrap_or_else(|error| error.into_response(&request_id));
+        let elapsed = started.elapsed();
         let status = response.status().as_u16().to_string();
         self.metrics.http_requests_total.with_label_values(&[&app, &version, method, &status]).inc();
-        self.metrics
-            .http_request_duration_seconds
-            .with_label_values(&[&app, &version])
-            .observe(started.elapsed().as_secs_f64());
+        self.metrics.http_request_duration_seconds.with_label_values(&[&app, &version]).observe(elapsed.as_secs_f64());
+        if let Some(choice) = choice {
+            if choice.analysed {
+                self.releases.record(&app, &version, version_failed, elapsed);
+            }
+            let headers = response.headers_mut();
+            if let Ok(value) = HeaderValue::from_str(&format!("{app}@{version}")) {
+                headers.insert(selection::VERSION_HEADER, value);
+            }
+            if let Ok(value) = HeaderValue::from_str(&choice.reason) {
+                headers.insert(selection::REASON_HEADER, value);
+            }
+            if let Some(cookie) = choice.set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                headers.append(http::header::SET_COOKIE, cookie);
+            }
+        }
         with_request_id(response, &request_id)
     }
 
@@ -219,54 +259,6 @@ fn with_request_id(mut response: http::Response<HostBody>, request_id: &str) -> 
         response.headers_mut().insert(request_id::HEADER, value);
     }
     response
-}
-
-/// Loads every app on blocking threads, one at a time so that startup
-/// compilation does not starve request handling of cores; each app becomes
-/// routable as soon as it is ready.
-async fn load_apps(
-    host: Arc<Host>,
-    cache: Arc<ArtifactCache>,
-    engine: wasmtime::Engine,
-    linker: Arc<wasmtime::component::Linker<crate::runtime::state::RequestState>>,
-    pool_max_memory: u64,
-) {
-    let backends = host.backends.clone();
-    for slot in &host.slots {
-        let handles = match backends.handles_for(&slot.definition).await {
-            Ok(handles) => handles,
-            Err(error) => {
-                tracing::error!(app = %slot.name(), %error, "app failed to load");
-                slot.set_state(AppState::Failed(error.to_string()));
-                continue;
-            }
-        };
-        let (engine, cache, linker, slot2) = (engine.clone(), cache.clone(), linker.clone(), slot.clone());
-        let outcome = tokio::task::spawn_blocking(move || {
-            loader::load_version(&engine, &cache, &linker, &slot2.definition, handles, pool_max_memory)
-        })
-        .await;
-        match outcome {
-            Ok(Ok(version)) => {
-                tracing::info!(
-                    app = %version.context.app, version = %version.context.version, digest = %version.digest,
-                    size = version.size, cache = ?version.cache, load_ms = version.load_time.as_millis() as u64,
-                    imports = ?version.info.imports, "app ready"
-                );
-                host.metrics.app_ready.with_label_values(&[&version.context.app, &version.context.version]).set(1);
-                slot.set_state(AppState::Ready(Arc::new(version)));
-            }
-            Ok(Err(error)) => {
-                tracing::error!(app = %slot.name(), %error, "app failed to load");
-                slot.set_state(AppState::Failed(error.to_string()));
-            }
-            Err(join_error) => {
-                tracing::error!(app = %slot.name(), %join_error, "app loader crashed");
-                slot.set_state(AppState::Failed("loader crashed".into()));
-            }
-        }
-    }
-    host.lifecycle.mark_started();
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -349,7 +341,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let uses = |c: Capability| apps.apps.iter().any(|a| a.capabilities.contains(&c));
     let uses_cache = apps.apps.iter().any(|a| a.capabilities.iter().any(|c| c.uses_cache_backend()));
-    let backends = Arc::new(Backends::from_args(&args, uses(Capability::Sql)).await?);
+    // The admin API keeps versions and releases in PostgreSQL: with a token, the
+    // embedded database starts even when no app is granted `sql`.
+    let sql_needed = uses(Capability::Sql) || args.admin_token.as_deref().is_some_and(|t| !t.is_empty());
+    let backends = Arc::new(Backends::from_args(&args, sql_needed).await?);
     tracing::info!(
         capability = "cache", backend = backends.cache.kind(), endpoint = %backends.cache_endpoint,
         used = uses_cache, "capability backend"
@@ -404,8 +399,39 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         linker.clone(),
         cache.clone(),
     );
+    let bus: Arc<dyn ReleaseBus> = match &args.redis_url {
+        Some(url) => Arc::new(
+            RedisBus::start(url, &args.redis_key_prefix, Duration::from_millis(args.cache_timeout_ms.max(1)))
+                .map_err(|e| anyhow::anyhow!("REDIS_URL is not a usable Redis URL: {e}"))?,
+        ),
+        None => Arc::new(InMemoryBus::new()),
+    };
+    let override_tokens = [args.admin_token.as_deref(), args.tester_token.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|token| !token.is_empty())
+        .map(|token| sha2::Sha256::digest(token.as_bytes()).into())
+        .collect();
+    let releases = Arc::new(ReleaseController::new(
+        backends.clone(),
+        bus,
+        slots.clone(),
+        controller::LoadContext { engine, cache, linker, pool_max_memory },
+        metrics.clone(),
+        controller::Settings {
+            poll: Duration::from_millis(args.release_poll_ms.max(50)),
+            tick: Duration::from_millis(args.analysis_tick_ms.max(100)),
+            override_tokens,
+        },
+    ));
+    tracing::info!(
+        store = if backends.sql.is_some() { "postgres" } else { "none" },
+        bus = releases.bus_kind(),
+        "releases"
+    );
     let host = Arc::new(Host {
         admin,
+        releases,
         metrics,
         backends,
         lifecycle: Lifecycle::default(),
@@ -426,7 +452,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "budget-host listening"
     );
 
-    tokio::spawn(load_apps(host.clone(), cache, engine, linker, pool_max_memory));
+    let loader_host = host.clone();
+    tokio::spawn(async move {
+        loader_host.releases.load_all().await;
+        loader_host.lifecycle.mark_started();
+        loader_host.releases.spawn_loops();
+    });
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

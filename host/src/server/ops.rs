@@ -46,10 +46,14 @@ fn readiness(host: &Host) -> http::Response<HostBody> {
     let mut apps = serde_json::Map::new();
     for slot in &host.slots {
         let entry = match &*slot.state() {
-            AppState::Ready(version) => json!({
+            AppState::Ready(routing) => json!({
                 "state": "ready",
-                "version": version.context.version,
-                "digest": version.digest,
+                "version": routing.stable.context.version,
+                "digest": routing.stable.digest,
+                "canary": routing.canary.as_ref().map(|c| json!({
+                    "version": c.version.context.version,
+                    "weight": c.weight,
+                })),
             }),
             AppState::Loading => {
                 all_ready = false;
