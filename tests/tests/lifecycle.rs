@@ -59,13 +59,19 @@ component = "{foreign}"
 #[tokio::test]
 async fn restart_loads_the_compiled_artifact_from_disk() {
     let cache = tempfile::tempdir().expect("tempdir");
-    let apps = format!("[apps.hello]\nroutes = [\"/hello\"]\ncomponent = \"{}\"\n", component("hello").display());
+    let apps = format!(
+        "[apps.hello]\nroutes = [\"/hello\"]\ncomponent = \"{}\"\nversion = \"1.0.0\"\n",
+        component("hello").display()
+    );
     let cache_arg = cache.path().display().to_string();
-    for expected in ["Compiled", "Hit"] {
+    for (expected, other) in [("compiled", "artifact_cache"), ("artifact_cache", "compiled")] {
         let mut host = HostBuilder::new(apps.clone()).arg("--cache-dir").arg(cache_arg.clone()).start().await;
         assert_eq!(host.get("/hello").await.status(), 200);
-        let needle = format!("cache={expected}");
-        host.wait_for_log(|l| l.contains(&needle)).await;
+        let series = |source: &str| {
+            format!(r#"budget_host_component_loads_total{{app="hello",source="{source}",version="1.0.0"}}"#)
+        };
+        assert_eq!(host.metric(&series(expected)).await, 1.0, "loaded from {expected}");
+        assert_eq!(host.metric(&series(other)).await, 0.0);
         host.sigterm();
         assert!(host.wait_exit(Duration::from_secs(15)).await.success());
     }

@@ -282,8 +282,13 @@ async fn a_healthy_canary_is_promoted_through_its_steps() {
     .await;
     assert_eq!((started["canary"]["weight"].as_u64(), started["canary"]["step"].as_u64()), (Some(10), Some(0)));
 
-    drive_until(&host, "/hello/x", Duration::from_secs(90), async || status(&host, "hello").await["stable"] == "2.0.0")
-        .await;
+    let seen = drive_until(&host, "/hello/x", Duration::from_secs(90), async || {
+        status(&host, "hello").await["stable"] == "2.0.0"
+    })
+    .await;
+    // Three switches happened under this traffic; none cost a request.
+    assert!(seen.iter().all(|(_, code)| *code == 200), "a request failed during a switch");
+    assert!(seen.iter().any(|(v, _)| v == "hello@1.0.0") && seen.iter().any(|(v, _)| v == "hello@2.0.0"));
 
     let actions: Vec<(String, u64)> = history(&host, "hello")
         .await
