@@ -27,6 +27,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Show an app's release history, newest first.
     History(HistoryArgs),
+    /// Create an API user and its first bearer token.
+    User(UserArgs),
 }
 
 /// Where the admin API is, and its token; accepted before or after a
@@ -144,6 +146,17 @@ pub struct StatusArgs {
     /// Redraw every two seconds until interrupted.
     #[arg(long)]
     pub watch: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UserArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The user's display name.
+    pub name: String,
+    /// A label for the token (for example the device).
+    #[arg(long, default_value = "")]
+    pub label: String,
 }
 
 #[derive(Debug, Clone, Args)]

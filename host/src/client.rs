@@ -2,7 +2,7 @@
 //! admin API of any host (they all share the release state). Errors from
 //! the host are shown as its envelope's `name: detail`; the exit code is 1.
 
-use crate::cli::{CanaryAction, CanaryArgs, HistoryArgs, PushArgs, ServerArgs, StatusArgs};
+use crate::cli::{CanaryAction, CanaryArgs, HistoryArgs, PushArgs, ServerArgs, StatusArgs, UserArgs};
 use anyhow::{Context as _, bail};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
@@ -16,6 +16,7 @@ pub enum Request {
     Canary(CanaryArgs),
     Status(StatusArgs),
     History(HistoryArgs),
+    User(UserArgs),
 }
 
 pub fn run(request: Request) -> ExitCode {
@@ -83,6 +84,7 @@ async fn execute(request: Request) -> anyhow::Result<()> {
         Request::Canary(args) => canary(args).await,
         Request::Status(args) => status(args).await,
         Request::History(args) => history(args).await,
+        Request::User(args) => user(args).await,
     }
 }
 
@@ -193,6 +195,19 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+}
+
+async fn user(args: UserArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.server)?;
+    let request = client.request(reqwest::Method::POST, "/admin/v1/users").json(&json!({ "name": args.name }));
+    let (_, user) = client.send(request).await?;
+    let id = user["id"].as_str().context("the host answered without a user id")?;
+    let path = format!("/admin/v1/users/{id}/tokens");
+    let request = client.request(reqwest::Method::POST, &path).json(&json!({ "label": args.label }));
+    let (_, token) = client.send(request).await?;
+    println!("user  {id}\ntoken {}", text(&token["token"]));
+    eprintln!("The token is shown only now; the host keeps its sha256 digest.");
+    Ok(())
 }
 
 async fn history(args: HistoryArgs) -> anyhow::Result<()> {

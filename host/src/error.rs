@@ -30,6 +30,8 @@ pub enum ApiError {
     Missing(String),
     #[error("missing bearer token")]
     Unauthorized,
+    #[error("the bearer token is unknown or revoked")]
+    InvalidToken,
     #[error("the token is not valid for this API")]
     Forbidden,
     #[error("{0}")]
@@ -46,7 +48,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound { .. } | ApiError::Missing(_) => StatusCode::NOT_FOUND,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::InvalidComponent(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -67,6 +69,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } | ApiError::Missing(_) => "not_found",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::InvalidToken => "invalid_token",
             ApiError::Forbidden => "forbidden",
             ApiError::Conflict(_) => "conflict",
             ApiError::InvalidComponent(_) => "invalid_component",
@@ -96,7 +99,7 @@ impl ApiError {
         if matches!(self, ApiError::Overloaded | ApiError::AppNotReady { .. } | ApiError::Draining) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        if matches!(self, ApiError::Unauthorized) {
+        if matches!(self, ApiError::Unauthorized | ApiError::InvalidToken) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response

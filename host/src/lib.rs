@@ -18,6 +18,7 @@
 //! appears only at the edges (startup, CLI). A guest failure is never a host
 //! failure: traps, timeouts and memory exhaustion end one request only.
 
+pub mod auth;
 pub mod capabilities;
 pub mod check;
 pub mod cli;

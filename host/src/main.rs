@@ -21,5 +21,6 @@ fn main() -> ExitCode {
         Command::Canary(args) => budget_host::client::run(budget_host::client::Request::Canary(args)),
         Command::Status(args) => budget_host::client::run(budget_host::client::Request::Status(args)),
         Command::History(args) => budget_host::client::run(budget_host::client::Request::History(args)),
+        Command::User(args) => budget_host::client::run(budget_host::client::Request::User(args)),
     }
 }

@@ -91,6 +91,23 @@ impl Request {
             .map_err(|e| self.error(400, "invalid_json", &format!("request body is not valid JSON: {e}")))
     }
 
+    /// 422 `validation_failed`: the envelope plus one entry per invalid field.
+    pub fn invalid(&self, fields: &[(&str, String)]) -> Response {
+        let fields: Vec<serde_json::Value> =
+            fields.iter().map(|(field, message)| serde_json::json!({ "field": field, "message": message })).collect();
+        Response::json(
+            422,
+            &serde_json::json!({
+                "error": {
+                    "id": self.request_id(),
+                    "name": "validation_failed",
+                    "detail": "some fields are invalid",
+                    "fields": fields,
+                }
+            }),
+        )
+    }
+
     /// The platform's error envelope, carrying this request's id.
     pub fn error(&self, status: u16, name: &str, detail: &str) -> Response {
         Response::json(

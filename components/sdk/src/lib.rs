@@ -38,6 +38,7 @@ pub mod bindings {
 pub mod config;
 mod http;
 pub mod log;
+pub mod money;
 mod router;
 
 pub use http::{Request, Response, serve};

@@ -8,7 +8,8 @@
 //! routes = ["/hello"]          # path prefixes; the longest match wins
 //! component = "components/target/wasm32-wasip2/release/hello.wasm"
 //! version = "0.1.0"            # semver; default 0.0.0
-//! capabilities = []            # any of "sql", "docs", "cache"
+//! capabilities = []            # any of "sql", "docs", "cache", "keyvalue"
+//! auth = "none"                # or "user": only requests with a valid API token
 //! [apps.hello.limits]
 //! memory = "64MiB"
 //! [apps.hello.config]          # strings, read with wasi:config/store
@@ -96,6 +97,20 @@ struct AppSpec {
     config: BTreeMap<String, String>,
     #[serde(default)]
     migrations: Option<PathBuf>,
+    #[serde(default)]
+    auth: AuthMode,
+}
+
+/// Who may call an app.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Anyone; the host still removes a client's `x-budget-user`.
+    #[default]
+    None,
+    /// Only requests with a valid API token; the host passes the user id
+    /// in `x-budget-user`.
+    User,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -158,6 +173,7 @@ pub struct AppDefinition {
     pub config: Arc<BTreeMap<String, String>>,
     /// Directory of `*.sql` migrations, applied at load (needs `sql`).
     pub migrations: Option<PathBuf>,
+    pub auth: AuthMode,
 }
 
 /// The whole validated apps file.
@@ -254,6 +270,7 @@ impl AppsConfig {
                 limits,
                 config: Arc::new(spec.config),
                 migrations,
+                auth: spec.auth,
             });
         }
         Ok(Self { apps })

@@ -3,7 +3,7 @@
 mod apps;
 mod byte_size;
 
-pub use apps::{AppDefinition, AppsConfig, Capability, Limits, RESERVED_PATHS};
+pub use apps::{AppDefinition, AppsConfig, AuthMode, Capability, Limits, RESERVED_PATHS};
 pub use byte_size::ByteSize;
 
 use std::path::PathBuf;

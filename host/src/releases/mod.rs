@@ -72,7 +72,8 @@ pub async fn ensure_schema(sql: &SqlBackend) -> Result<(), StoreError> {
         .execute(&mut *conn)
         .await
         .map_err(versions::unavailable)?;
-    let created = sqlx::Executor::execute(&mut *conn, SCHEMA_SQL).await;
+    let created =
+        sqlx::Executor::execute(&mut *conn, format!("{SCHEMA_SQL}{}", crate::auth::SCHEMA_SQL).as_str()).await;
     let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext('budget-host:schema'))").execute(&mut *conn).await;
     created.map_err(versions::unavailable)?;
     unlocked.map_err(versions::unavailable)?;

@@ -4,9 +4,9 @@
 //!    or tester token in `x-budget-release-token`: reaches any uploaded
 //!    version, even one at 0 %.
 //! 2. A sticky key, hashed with the canary version into a bucket of 10,000:
-//!    the caller's credential (its `Authorization` header; the user id once
-//!    the host authenticates users), else the `budget_sticky` cookie, else a
-//!    new cookie the host sets. A user is on the canary when the bucket is
+//!    the user id the host verified (`x-budget-user`, for apps with
+//!    `auth = "user"`), else a hash of the caller's `Authorization` header,
+//!    else the `budget_sticky` cookie, else a new cookie the host sets. A user is on the canary when the bucket is
 //!    below weight × 100, so raising the weight only moves users from
 //!    stable to the canary, never back.
 //! 3. The weight itself, through that bucket.
@@ -34,7 +34,11 @@ pub fn parse_override<'a>(value: &'a str, app: &str) -> Option<&'a str> {
 }
 
 /// The caller's sticky key and its source, if the request carries one.
+/// Call it after the host has replaced any client-sent `x-budget-user`.
 pub fn sticky_key(headers: &http::HeaderMap) -> Option<(String, KeySource)> {
+    if let Some(user) = headers.get(crate::auth::USER_HEADER).and_then(|v| v.to_str().ok()) {
+        return Some((user.to_string(), KeySource::User));
+    }
     if let Some(credential) = headers.get(http::header::AUTHORIZATION) {
         return Some((hex::encode(Sha256::digest(credential.as_bytes())), KeySource::User));
     }

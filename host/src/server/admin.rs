@@ -14,6 +14,10 @@
 //! - `GET    /admin/v1/apps/{app}/versions/{semver}`: one version.
 //! - `DELETE /admin/v1/apps/{app}/versions/{semver}`: 204, 404, or 409 when
 //!   the app's release uses it.
+//! - `POST   /admin/v1/users` (`{"name"}`): 201, a new API user.
+//! - `POST   /admin/v1/users/{id}/tokens` (`{"label"}`, optional): 201, a new
+//!   bearer token for the user, shown only in this answer.
+//! - `DELETE /admin/v1/tokens/{id}`: 204 (revoked), or 404.
 //! - `GET    /admin/v1/releases`: every app's release status.
 //! - `GET    /admin/v1/apps/{app}/release`: one app's: stored state, what
 //!   this pod serves, and the observed traffic split.
@@ -27,6 +31,7 @@
 
 use super::apps::{AppSlot, AppState};
 use super::body::{HostBody, host_response};
+use crate::auth::TokenStore;
 use crate::config::AppDefinition;
 use crate::error::ApiError;
 use crate::releases::controller::ReleaseController;
@@ -110,6 +115,12 @@ fn release_error(error: ReleaseError) -> ApiError {
     }
 }
 
+fn no_content() -> http::Response<HostBody> {
+    let mut response = host_response(StatusCode::NO_CONTENT, "application/json", Bytes::new());
+    response.headers_mut().remove(header::CONTENT_TYPE);
+    response
+}
+
 fn json(status: StatusCode, value: &impl serde::Serialize) -> http::Response<HostBody> {
     host_response(status, "application/json", serde_json::to_vec(value).unwrap_or_default())
 }
@@ -117,6 +128,9 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> http::Response<Hos
 /// The route's parts under `/admin/v1/`.
 #[derive(Clone, Copy)]
 enum Route<'a> {
+    Users,
+    UserTokens { user: &'a str },
+    Token { id: &'a str },
     Releases,
     Versions { app: &'a str },
     Version { app: &'a str, version: &'a str },
@@ -130,6 +144,21 @@ const ACTIONS: [&str; 6] = ["canary", "weight", "pause", "resume", "promote", "a
 fn route(path: &str) -> Option<Route<'_>> {
     if path == "/admin/v1/releases" {
         return Some(Route::Releases);
+    }
+    if path == "/admin/v1/users" {
+        return Some(Route::Users);
+    }
+    if let Some(rest) = path.strip_prefix("/admin/v1/users/")
+        && let Some((user, "tokens")) = rest.split_once('/')
+        && !user.is_empty()
+    {
+        return Some(Route::UserTokens { user });
+    }
+    if let Some(id) = path.strip_prefix("/admin/v1/tokens/")
+        && !id.is_empty()
+        && !id.contains('/')
+    {
+        return Some(Route::Token { id });
     }
     let rest = path.strip_prefix("/admin/v1/apps/")?;
     let mut parts = rest.split('/');
@@ -160,6 +189,9 @@ pub async fn handle(
     let method = request.method().clone();
     let unsupported = || ApiError::BadRequest(format!("{method} is not supported on {path}"));
     let app = match route {
+        Route::Users | Route::UserTokens { .. } | Route::Token { .. } => {
+            return users(releases, route, method, request).await;
+        }
         Route::Releases => {
             if method != Method::GET {
                 return Err(unsupported());
@@ -181,7 +213,7 @@ pub async fn handle(
         .cloned()
         .ok_or_else(|| ApiError::Missing(format!("no app `{app}` in this host's apps.toml")))?;
     match route {
-        Route::Releases => Err(unsupported()),
+        Route::Releases | Route::Users | Route::UserTokens { .. } | Route::Token { .. } => Err(unsupported()),
         Route::Versions { .. } | Route::Version { .. } => {
             let version = match route {
                 Route::Version { version, .. } => Some(version),
@@ -233,11 +265,7 @@ async fn versions(
             Ok(json(StatusCode::OK, &record))
         }
         (Method::DELETE, Some(version)) => match store().await?.delete(app, version).await.map_err(store_error)? {
-            DeleteOutcome::Deleted => {
-                let mut response = host_response(StatusCode::NO_CONTENT, "application/json", Bytes::new());
-                response.headers_mut().remove(header::CONTENT_TYPE);
-                Ok(response)
-            }
+            DeleteOutcome::Deleted => Ok(no_content()),
             DeleteOutcome::Missing => Err(ApiError::Missing(format!("`{app}` has no version {version}"))),
             DeleteOutcome::InUse => {
                 Err(ApiError::Conflict(format!("version {version} is in `{app}`'s release; promote or abort first")))
@@ -245,6 +273,64 @@ async fn versions(
         },
         (Method::PUT, Some(version)) => upload(admin, store().await?, definition, version, request).await,
         (method, _) => Err(ApiError::BadRequest(format!("{method} is not supported on {}", request.uri().path()))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    #[serde(default)]
+    label: String,
+}
+
+/// API users and their tokens.
+async fn users(
+    releases: &ReleaseController,
+    route: Route<'_>,
+    method: Method,
+    request: http::Request<Incoming>,
+) -> Result<http::Response<HostBody>, ApiError> {
+    let path = request.uri().path().to_string();
+    let sql = releases.sql().await.map_err(store_error)?;
+    let tokens = TokenStore::new(sql);
+    let invalid = |e: serde_json::Error| ApiError::BadRequest(format!("invalid body: {e}"));
+    match (route, method) {
+        (Route::Users, Method::POST) => {
+            let body: NewUser = serde_json::from_value(read_json_body(request).await?).map_err(invalid)?;
+            let name = body.name.trim();
+            if name.is_empty() || name.chars().count() > 200 {
+                return Err(ApiError::BadRequest("name must be 1 to 200 characters".into()));
+            }
+            Ok(json(StatusCode::CREATED, &tokens.create_user(name).await.map_err(store_error)?))
+        }
+        (Route::UserTokens { user }, Method::POST) => {
+            let body: NewToken = serde_json::from_value(read_json_body(request).await?).map_err(invalid)?;
+            if body.label.chars().count() > 200 {
+                return Err(ApiError::BadRequest("label must be at most 200 characters".into()));
+            }
+            match tokens.issue(user, &body.label).await.map_err(store_error)? {
+                Some(issued) => {
+                    tracing::info!(user = %issued.user_id, token = %issued.id, "API token issued");
+                    Ok(json(StatusCode::CREATED, &issued))
+                }
+                None => Err(ApiError::Missing(format!("no user {user}"))),
+            }
+        }
+        (Route::Token { id }, Method::DELETE) => {
+            if tokens.revoke(id).await.map_err(store_error)? {
+                tracing::info!(token = %id, "API token revoked");
+                Ok(no_content())
+            } else {
+                Err(ApiError::Missing(format!("no live token {id}")))
+            }
+        }
+        (_, method) => Err(ApiError::BadRequest(format!("{method} is not supported on {path}"))),
     }
 }
 

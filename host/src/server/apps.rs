@@ -125,6 +125,7 @@ mod tests {
             limits: Limits::default(),
             config: Arc::default(),
             migrations: None,
+            auth: crate::config::AuthMode::None,
         }))
     }
 

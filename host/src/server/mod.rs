@@ -9,10 +9,11 @@ mod lifecycle;
 pub mod ops;
 pub mod request_id;
 
+use crate::auth::Identity;
 use crate::capabilities::backends::Backends;
 use crate::cli::{LogFormat, ServeArgs};
 use crate::config::AppsConfig;
-use crate::config::Capability;
+use crate::config::{AuthMode, Capability};
 use crate::error::ApiError;
 use crate::metrics::{Metrics, NO_APP};
 use crate::releases::bus::{InMemoryBus, RedisBus, ReleaseBus};
@@ -51,6 +52,7 @@ pub struct Host {
     pub slots: Vec<Arc<AppSlot>>,
     routes: RouteTable,
     admin: admin::Admin,
+    verifier: crate::auth::Verifier,
     pub releases: Arc<ReleaseController>,
     /// Whether `/livez` & co. are answered on the application listener.
     ops_on_main: bool,
@@ -133,8 +135,18 @@ impl Host {
             ListenerKind::Ops => None,
         };
         let mut request = request;
+        // Only the host says who the user is.
+        request.headers_mut().remove(crate::auth::USER_HEADER);
+        let identified = match &slot {
+            Some(slot) if slot.definition.auth == AuthMode::User => self.identify(&mut request).await,
+            _ => Ok(()),
+        };
         let (app, version, choice, result) = match slot {
             None => (NO_APP.to_string(), NO_APP.to_string(), None, Err(ApiError::NotFound { path: path.clone() })),
+            Some(slot) if identified.is_err() => {
+                let error = identified.err().unwrap_or(ApiError::Unauthorized);
+                (slot.name().to_string(), NO_APP.to_string(), None, Err(error))
+            }
             Some(slot) => match &*slot.state() {
                 AppState::Ready(routing) => match self.releases.choose(&slot, routing, request.headers()).await {
                     Ok(choice) => {
@@ -189,6 +201,22 @@ impl Host {
             }
         }
         with_request_id(response, &request_id)
+    }
+
+    /// Verifies the bearer token of a request to an `auth = "user"` app and
+    /// passes the user id on in `x-budget-user`.
+    async fn identify(&self, request: &mut http::Request<Incoming>) -> Result<(), ApiError> {
+        let sql = self.releases.sql().await.map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
+        match self.verifier.identify(sql, request.headers()).await {
+            Ok(Identity::User(user)) => {
+                let value = HeaderValue::from_str(&user).map_err(|_| ApiError::Internal)?;
+                request.headers_mut().insert(crate::auth::USER_HEADER, value);
+                Ok(())
+            }
+            Ok(Identity::Missing) => Err(ApiError::Unauthorized),
+            Ok(Identity::Invalid) => Err(ApiError::InvalidToken),
+            Err(error) => Err(ApiError::StoreUnavailable(error.to_string())),
+        }
     }
 
     async fn dispatch(
@@ -341,9 +369,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let uses = |c: Capability| apps.apps.iter().any(|a| a.capabilities.contains(&c));
     let uses_cache = apps.apps.iter().any(|a| a.capabilities.iter().any(|c| c.uses_cache_backend()));
-    // The admin API keeps versions and releases in PostgreSQL: with a token, the
-    // embedded database starts even when no app is granted `sql`.
-    let sql_needed = uses(Capability::Sql) || args.admin_token.as_deref().is_some_and(|t| !t.is_empty());
+    // The admin API keeps versions, releases and API tokens in PostgreSQL: with
+    // an admin token or an `auth = "user"` app, the embedded database starts
+    // even when no app is granted `sql`.
+    let sql_needed = uses(Capability::Sql)
+        || args.admin_token.as_deref().is_some_and(|t| !t.is_empty())
+        || apps.apps.iter().any(|a| a.auth == AuthMode::User);
     let backends = Arc::new(Backends::from_args(&args, sql_needed).await?);
     tracing::info!(
         capability = "cache", backend = backends.cache.kind(), endpoint = %backends.cache_endpoint,
@@ -431,6 +462,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let host = Arc::new(Host {
         admin,
+        verifier: crate::auth::Verifier::default(),
         releases,
         metrics,
         backends,

@@ -1,0 +1,558 @@
+//! `ledger`: budgets, accounts and transactions under `/v1/budgets`.
+//!
+//! Identity: the host verifies the caller's bearer token (the app has
+//! `auth = "user"`) and hands over the user id in `x-budget-user`; every
+//! query is scoped to it, so another user's budget is a 404. Money is
+//! integer minor units in the budget's currency, parsed from decimal
+//! strings with [`budget_sdk::money`]; answers carry both the decimal
+//! string and the minor units. A POST with an `Idempotency-Key` is stored
+//! with its answer in the same transaction as its change: a replay gets
+//! the first answer, the same key with another body gets 422.
+
+use budget_sdk::money::{self, Currency};
+use budget_sdk::serde_json::{Value as Json, json};
+use budget_sdk::sql::{self, Error as SqlError, IsolationLevel, Transaction, Value};
+use budget_sdk::{Request, Response, Router};
+use serde::Deserialize;
+
+const MAX_PAGE: i64 = 500;
+const DEFAULT_PAGE: i64 = 100;
+
+/// What a handler hands back when it stops early: the response to send.
+type Outcome<T> = Result<T, Response>;
+
+fn owner(req: &Request) -> Outcome<String> {
+    match req.header("x-budget-user") {
+        Some(user) if !user.is_empty() => Ok(user.to_string()),
+        _ => Err(req.error(401, "unauthorized", "a bearer token is required")),
+    }
+}
+
+/// Maps a database error to the client's answer; the details go to the log.
+fn sql_failed(req: &Request, error: SqlError) -> Response {
+    budget_sdk::log::warn("ledger", &format!("request {}: database error {error:?}", req.request_id()));
+    match error {
+        SqlError::Database(db) if db.sqlstate == "23505" => {
+            req.error(409, "conflict", "an item with these unique values already exists")
+        }
+        SqlError::Database(db) if db.sqlstate.starts_with("23") || db.sqlstate.starts_with("22") => {
+            req.error(422, "invalid_value", "a value was refused by the ledger's constraints")
+        }
+        SqlError::Timeout => req.error(504, "database_timeout", "the database did not answer in time"),
+        _ => req.error(503, "database_unavailable", "the database is unavailable; retry shortly"),
+    }
+}
+
+fn query(req: &Request, tx: &Transaction, statement: &str, params: &[Value]) -> Outcome<Vec<Vec<Value>>> {
+    tx.query(statement, params).map(|set| set.rows).map_err(|e| sql_failed(req, e))
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Text(s) | Value::Uuid(s) | Value::Date(s) | Value::Numeric(s) => s.clone(),
+        Value::Int64(n) => n.to_string(),
+        Value::Int32(n) => n.to_string(),
+        Value::Int16(n) => n.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn int(value: &Value) -> i64 {
+    match value {
+        Value::Int64(n) => *n,
+        Value::Int32(n) => i64::from(*n),
+        Value::Int16(n) => i64::from(*n),
+        _ => 0,
+    }
+}
+
+fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text
+            .char_indices()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
+}
+
+fn is_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| matches!(i, 4 | 7) || c.is_ascii_digit())
+}
+
+/// Money as the API shows it: the decimal string and the minor units.
+fn amount_json(minor: i64, exponent: u8) -> Json {
+    json!({ "amount": money::format(minor, exponent), "minor_units": minor })
+}
+
+/// A budget of the caller's: (currency, exponent). Another user's is 404.
+struct Budget {
+    id: String,
+    exponent: u8,
+}
+
+fn budget(req: &Request, tx: &Transaction, owner: &str) -> Outcome<Budget> {
+    let id = req.param("budget").unwrap_or_default().to_string();
+    let missing = || req.error(404, "not_found", "no such budget");
+    if !is_uuid(&id) {
+        return Err(missing());
+    }
+    let rows = query(
+        req,
+        tx,
+        "SELECT exponent FROM budgets WHERE id = $1::uuid AND owner = $2",
+        &[Value::Uuid(id.clone()), Value::Text(owner.to_string())],
+    )?;
+    let row = rows.into_iter().next().ok_or_else(missing)?;
+    Ok(Budget { id, exponent: u8::try_from(int(&row[0])).unwrap_or(2) })
+}
+
+/// Runs `change` in one transaction; with an `Idempotency-Key`, records the
+/// answer in the same transaction, and answers a replay from the record.
+fn write(req: &Request, change: impl FnOnce(&Request, &Transaction, &str) -> Outcome<Response>) -> Response {
+    let run = || -> Outcome<Response> {
+        let owner = owner(req)?;
+        let tx = sql::begin(IsolationLevel::ReadCommitted).map_err(|e| sql_failed(req, e))?;
+        let key = req.header("idempotency-key").map(str::to_string);
+        let fingerprint = [req.method().as_bytes(), b" ", req.path().as_bytes(), b"\n", req.body()].concat();
+        if let Some(key) = &key {
+            if key.is_empty() || key.len() > 255 {
+                return Err(req.error(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
+            }
+            let stored = query(
+                req,
+                &tx,
+                "SELECT status, body, request_hash = encode(sha256($3), 'hex')
+                   FROM idempotency_keys WHERE owner = $1 AND key = $2",
+                &[Value::Text(owner.clone()), Value::Text(key.clone()), Value::Bytea(fingerprint.clone())],
+            )?;
+            if let Some(row) = stored.into_iter().next() {
+                return Ok(replay(req, &row));
+            }
+        }
+        let response = change(req, &tx, &owner)?;
+        if let Some(key) = &key
+            && (200..300).contains(&response.status)
+        {
+            let recorded = tx
+                .execute(
+                    "INSERT INTO idempotency_keys (owner, key, request_hash, status, body)
+                     VALUES ($1, $2, encode(sha256($3), 'hex'), $4, $5)",
+                    &[
+                        Value::Text(owner.clone()),
+                        Value::Text(key.clone()),
+                        Value::Bytea(fingerprint),
+                        Value::Int32(i32::from(response.status)),
+                        Value::Text(String::from_utf8_lossy(&response.body).into_owned()),
+                    ],
+                )
+                .map_err(|e| match e {
+                    // A concurrent request with this key won: ask the client to retry, which replays.
+                    SqlError::Database(db) if db.sqlstate == "23505" => {
+                        req.error(409, "idempotency_key_in_use", "a request with this key is in progress; retry")
+                    }
+                    other => sql_failed(req, other),
+                });
+            recorded?;
+        }
+        tx.commit().map_err(|e| sql_failed(req, e))?;
+        Ok(response)
+    };
+    run().unwrap_or_else(|response| response)
+}
+
+fn replay(req: &Request, row: &[Value]) -> Response {
+    if !matches!(row.get(2), Some(Value::Boolean(true))) {
+        return req.error(422, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
+    }
+    let status = u16::try_from(int(&row[0])).unwrap_or(200);
+    Response::new(status)
+        .with_header("content-type", "application/json")
+        .with_header("idempotent-replayed", "true")
+        .with_body(text(&row[1]).into_bytes())
+}
+
+/// Reads in one read-only transaction.
+fn read(req: &Request, run: impl FnOnce(&Request, &Transaction, &str) -> Outcome<Response>) -> Response {
+    let result = owner(req).and_then(|owner| {
+        let tx = sql::begin(IsolationLevel::RepeatableRead).map_err(|e| sql_failed(req, e))?;
+        let response = run(req, &tx, &owner)?;
+        let _ = tx.commit();
+        Ok(response)
+    });
+    result.unwrap_or_else(|response| response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBudget {
+    name: String,
+    currency: String,
+    #[serde(default)]
+    time_zone: Option<String>,
+}
+
+const BUDGET_COLUMNS: &str = "id::text, name, currency, exponent, time_zone, created_at::text";
+
+fn budget_json(row: &[Value]) -> Json {
+    json!({
+        "id": text(&row[0]), "name": text(&row[1]), "currency": text(&row[2]),
+        "exponent": int(&row[3]), "time_zone": text(&row[4]),
+    })
+}
+
+fn create_budget(req: &Request) -> Response {
+    write(req, |req, tx, owner| {
+        let body: NewBudget = req.json()?;
+        let mut invalid = Vec::new();
+        let name = body.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 200 {
+            invalid.push(("name", "1 to 200 characters".to_string()));
+        }
+        let currency = Currency::from_code(&body.currency);
+        if currency.is_none() {
+            invalid.push(("currency", format!("`{}` is not an active ISO 4217 code", body.currency)));
+        }
+        let time_zone = body.time_zone.unwrap_or_else(|| "UTC".into());
+        if !invalid.is_empty() {
+            return Err(req.invalid(&invalid));
+        }
+        let known =
+            query(req, tx, "SELECT 1 FROM pg_timezone_names WHERE name = $1", &[Value::Text(time_zone.clone())])?;
+        if known.is_empty() {
+            return Err(req.invalid(&[("time_zone", format!("`{time_zone}` is not an IANA time zone"))]));
+        }
+        let currency = currency.ok_or_else(|| req.error(500, "internal", "currency vanished"))?;
+        let rows = query(
+            req,
+            tx,
+            &format!(
+                "INSERT INTO budgets (owner, name, currency, exponent, time_zone) VALUES ($1, $2, $3, $4, $5)
+                 RETURNING {BUDGET_COLUMNS}"
+            ),
+            &[
+                Value::Text(owner.to_string()),
+                Value::Text(name),
+                Value::Text(currency.code.to_string()),
+                Value::Int16(i16::from(currency.exponent)),
+                Value::Text(time_zone),
+            ],
+        )?;
+        Ok(Response::json(201, &budget_json(&rows[0])))
+    })
+}
+
+fn list_budgets(req: &Request) -> Response {
+    read(req, |req, tx, owner| {
+        let rows = query(
+            req,
+            tx,
+            &format!("SELECT {BUDGET_COLUMNS} FROM budgets WHERE owner = $1 ORDER BY created_at, id"),
+            &[Value::Text(owner.to_string())],
+        )?;
+        Ok(Response::json(200, &json!({ "items": rows.iter().map(|r| budget_json(r)).collect::<Vec<_>>() })))
+    })
+}
+
+fn get_budget(req: &Request) -> Response {
+    read(req, |req, tx, owner| {
+        let budget = budget(req, tx, owner)?;
+        let rows = query(
+            req,
+            tx,
+            &format!("SELECT {BUDGET_COLUMNS} FROM budgets WHERE id = $1::uuid"),
+            &[Value::Uuid(budget.id)],
+        )?;
+        Ok(Response::json(200, &budget_json(&rows[0])))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default = "yes")]
+    on_budget: bool,
+    #[serde(default)]
+    opening_balance: Option<String>,
+    #[serde(default)]
+    opening_date: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+const ACCOUNT_TYPES: [&str; 5] = ["checking", "savings", "credit_card", "cash", "loan"];
+
+fn account_json(row: &[Value], exponent: u8) -> Json {
+    json!({
+        "id": text(&row[0]), "name": text(&row[1]), "type": text(&row[2]),
+        "on_budget": matches!(row[3], Value::Boolean(true)), "closed": matches!(row[4], Value::Boolean(true)),
+        "balance": amount_json(int(&row[5]), exponent),
+        "cleared_balance": amount_json(int(&row[6]), exponent),
+    })
+}
+
+const ACCOUNT_SELECT: &str = "SELECT a.id::text, a.name, a.kind, a.on_budget, a.closed,
+        COALESCE(SUM(t.amount), 0)::bigint, COALESCE(SUM(t.amount) FILTER (WHERE t.cleared), 0)::bigint
+   FROM accounts a LEFT JOIN transactions t ON t.account_id = a.id";
+
+fn create_account(req: &Request) -> Response {
+    write(req, |req, tx, owner| {
+        let budget = budget(req, tx, owner)?;
+        let body: NewAccount = req.json()?;
+        let mut invalid = Vec::new();
+        let name = body.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 200 {
+            invalid.push(("name", "1 to 200 characters".to_string()));
+        }
+        if !ACCOUNT_TYPES.contains(&body.kind.as_str()) {
+            invalid.push(("type", format!("one of {}", ACCOUNT_TYPES.join(", "))));
+        }
+        let opening = match body.opening_balance.as_deref().map(|a| money::parse(a, budget.exponent)) {
+            None => 0,
+            Some(Ok(minor)) => minor,
+            Some(Err(e)) => {
+                invalid.push(("opening_balance", e.to_string()));
+                0
+            }
+        };
+        let opening_date = body.opening_date.clone();
+        if opening_date.as_deref().is_some_and(|d| !is_date(d)) {
+            invalid.push(("opening_date", "a date, YYYY-MM-DD".to_string()));
+        }
+        if !invalid.is_empty() {
+            return Err(req.invalid(&invalid));
+        }
+        let rows = query(
+            req,
+            tx,
+            "INSERT INTO accounts (budget_id, name, kind, on_budget) VALUES ($1::uuid, $2, $3, $4) RETURNING id::text",
+            &[
+                Value::Uuid(budget.id.clone()),
+                Value::Text(name),
+                Value::Text(body.kind),
+                Value::Boolean(body.on_budget),
+            ],
+        )?;
+        let account = text(&rows[0][0]);
+        if opening != 0 {
+            let date = match opening_date {
+                Some(date) => Value::Date(date),
+                // Today in the budget's time zone.
+                None => Value::Null,
+            };
+            query(
+                req,
+                tx,
+                "INSERT INTO transactions (budget_id, account_id, date, amount, payee, cleared)
+                 SELECT $1::uuid, $2::uuid, COALESCE($3::date, (now() AT TIME ZONE b.time_zone)::date), $4,
+                        'Starting Balance', true
+                   FROM budgets b WHERE b.id = $1::uuid",
+                &[Value::Uuid(budget.id.clone()), Value::Uuid(account.clone()), date, Value::Int64(opening)],
+            )?;
+        }
+        let rows =
+            query(req, tx, &format!("{ACCOUNT_SELECT} WHERE a.id = $1::uuid GROUP BY a.id"), &[Value::Uuid(account)])?;
+        Ok(Response::json(201, &account_json(&rows[0], budget.exponent)))
+    })
+}
+
+fn list_accounts(req: &Request) -> Response {
+    read(req, |req, tx, owner| {
+        let budget = budget(req, tx, owner)?;
+        let rows = query(
+            req,
+            tx,
+            &format!("{ACCOUNT_SELECT} WHERE a.budget_id = $1::uuid GROUP BY a.id ORDER BY a.created_at, a.id"),
+            &[Value::Uuid(budget.id)],
+        )?;
+        let items: Vec<Json> = rows.iter().map(|r| account_json(r, budget.exponent)).collect();
+        Ok(Response::json(200, &json!({ "items": items })))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTransaction {
+    account_id: String,
+    date: String,
+    amount: String,
+    #[serde(default)]
+    payee: String,
+    #[serde(default)]
+    memo: String,
+    #[serde(default)]
+    cleared: bool,
+    #[serde(default)]
+    import_id: Option<String>,
+}
+
+const TRANSACTION_COLUMNS: &str =
+    "id::text, account_id::text, date::text, amount, payee, memo, cleared, import_id, seq";
+
+fn transaction_json(row: &[Value], exponent: u8) -> Json {
+    json!({
+        "id": text(&row[0]), "account_id": text(&row[1]), "date": text(&row[2]),
+        "amount": amount_json(int(&row[3]), exponent), "payee": text(&row[4]), "memo": text(&row[5]),
+        "cleared": matches!(row[6], Value::Boolean(true)),
+        "import_id": if matches!(row[7], Value::Null) { Json::Null } else { Json::String(text(&row[7])) },
+    })
+}
+
+fn create_transaction(req: &Request) -> Response {
+    write(req, |req, tx, owner| {
+        let budget = budget(req, tx, owner)?;
+        let body: NewTransaction = req.json()?;
+        let mut invalid = Vec::new();
+        let amount = money::parse(&body.amount, budget.exponent).unwrap_or_else(|e| {
+            invalid.push(("amount", e.to_string()));
+            0
+        });
+        if !is_date(&body.date) {
+            invalid.push(("date", "a date, YYYY-MM-DD".to_string()));
+        }
+        if !is_uuid(&body.account_id) {
+            invalid.push(("account_id", "an account id".to_string()));
+        }
+        if body.payee.chars().count() > 200 {
+            invalid.push(("payee", "at most 200 characters".to_string()));
+        }
+        if body.memo.chars().count() > 1000 {
+            invalid.push(("memo", "at most 1000 characters".to_string()));
+        }
+        if !invalid.is_empty() {
+            return Err(req.invalid(&invalid));
+        }
+        let account = query(
+            req,
+            tx,
+            "SELECT closed FROM accounts WHERE id = $1::uuid AND budget_id = $2::uuid",
+            &[Value::Uuid(body.account_id.clone()), Value::Uuid(budget.id.clone())],
+        )?;
+        match account.first().map(|row| &row[0]) {
+            None => return Err(req.invalid(&[("account_id", "no such account in this budget".to_string())])),
+            Some(Value::Boolean(true)) => {
+                return Err(req.invalid(&[("account_id", "the account is closed".to_string())]));
+            }
+            Some(_) => {}
+        }
+        let import_id = body.import_id.map(Value::Text).unwrap_or(Value::Null);
+        let rows = query(
+            req,
+            tx,
+            &format!(
+                "INSERT INTO transactions (budget_id, account_id, date, amount, payee, memo, cleared, import_id)
+                 VALUES ($1::uuid, $2::uuid, $3::date, $4, $5, $6, $7, $8)
+                 RETURNING {TRANSACTION_COLUMNS}"
+            ),
+            &[
+                Value::Uuid(budget.id),
+                Value::Uuid(body.account_id),
+                Value::Date(body.date),
+                Value::Int64(amount),
+                Value::Text(body.payee),
+                Value::Text(body.memo),
+                Value::Boolean(body.cleared),
+                import_id,
+            ],
+        )?;
+        Ok(Response::json(201, &transaction_json(&rows[0], budget.exponent)))
+    })
+}
+
+/// Appends ` AND <clause> $n<cast>` with `value` as parameter n.
+fn add_filter(filters: &mut String, params: &mut Vec<Value>, clause: &str, cast: &str, value: Value) {
+    params.push(value);
+    filters.push_str(&format!(" AND {clause} ${}{cast}", params.len()));
+}
+
+/// Keyset pagination over (date, seq): the cursor is the last item's pair.
+fn list_transactions(req: &Request) -> Response {
+    read(req, |req, tx, owner| {
+        let budget = budget(req, tx, owner)?;
+        let mut invalid = Vec::new();
+        let limit = match req.query_param("limit").map(str::parse::<i64>) {
+            None => DEFAULT_PAGE,
+            Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
+            Some(_) => {
+                invalid.push(("limit", format!("1 to {MAX_PAGE}")));
+                DEFAULT_PAGE
+            }
+        };
+        let cursor = match req.query_param("cursor").map(|c| c.split_once('_')) {
+            None => None,
+            Some(Some((date, seq))) if is_date(date) && seq.parse::<i64>().is_ok() => {
+                Some((date.to_string(), seq.parse::<i64>().unwrap_or(0)))
+            }
+            Some(_) => {
+                invalid.push(("cursor", "a cursor from an earlier page".to_string()));
+                None
+            }
+        };
+        let mut filters = String::new();
+        let mut params = vec![Value::Uuid(budget.id.clone())];
+        if let Some(account) = req.query_param("account_id") {
+            if is_uuid(account) {
+                add_filter(&mut filters, &mut params, "account_id =", "", Value::Uuid(account.to_string()));
+            } else {
+                invalid.push(("account_id", "an account id".to_string()));
+            }
+        }
+        for (name, clause) in [("since_date", "date >="), ("until_date", "date <=")] {
+            if let Some(date) = req.query_param(name) {
+                if is_date(date) {
+                    add_filter(&mut filters, &mut params, clause, "", Value::Date(date.to_string()));
+                } else {
+                    invalid.push((name, "a date, YYYY-MM-DD".to_string()));
+                }
+            }
+        }
+        if let Some(payee) = req.query_param("payee") {
+            add_filter(&mut filters, &mut params, "payee =", "", Value::Text(payee.to_string()));
+        }
+        if !invalid.is_empty() {
+            return Err(req.invalid(&invalid));
+        }
+        if let Some((date, seq)) = cursor {
+            params.push(Value::Date(date));
+            params.push(Value::Int64(seq));
+            filters.push_str(&format!(" AND (date, seq) > (${}, ${})", params.len() - 1, params.len()));
+        }
+        params.push(Value::Int64(limit + 1));
+        let rows = query(
+            req,
+            tx,
+            &format!(
+                "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE budget_id = $1::uuid{filters}
+                 ORDER BY date, seq LIMIT ${}",
+                params.len()
+            ),
+            &params,
+        )?;
+        let more = rows.len() as i64 > limit;
+        let page = &rows[..rows.len().min(limit as usize)];
+        let next = if more { page.last().map(|r| format!("{}_{}", text(&r[2]), int(&r[8]))) } else { None };
+        let items: Vec<Json> = page.iter().map(|r| transaction_json(r, budget.exponent)).collect();
+        Ok(Response::json(200, &json!({ "items": items, "next_cursor": next })))
+    })
+}
+
+fn handle(req: Request) -> Response {
+    Router::new()
+        .post("/v1/budgets", create_budget)
+        .get("/v1/budgets", list_budgets)
+        .get("/v1/budgets/{budget}", get_budget)
+        .post("/v1/budgets/{budget}/accounts", create_account)
+        .get("/v1/budgets/{budget}/accounts", list_accounts)
+        .post("/v1/budgets/{budget}/transactions", create_transaction)
+        .get("/v1/budgets/{budget}/transactions", list_transactions)
+        .handle(req)
+}
+
+budget_sdk::component!(handle);

@@ -1,0 +1,252 @@
+//! The ledger component behind host-verified API tokens, on a real
+//! PostgreSQL: identity and scoping (another user's budget is a 404),
+//! money in three exponents, validation envelopes, idempotent POSTs and
+//! keyset pagination.
+
+use budget_host_tests::{HostBuilder, HostProcess, TestDatabase, component, expect_error, repo_root};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+const ADMIN: &str = "ledger-admin-token-0123456789";
+
+async fn host(db: &TestDatabase) -> HostProcess {
+    let apps = format!(
+        "[apps.ledger]\nroutes = [\"/v1/budgets\"]\ncomponent = \"{}\"\ncapabilities = [\"sql\"]\n\
+         auth = \"user\"\nmigrations = \"{}\"\n",
+        component("ledger").display(),
+        repo_root().join("components/ledger/migrations").display()
+    );
+    HostBuilder::new(apps)
+        .arg("--database-url")
+        .arg(db.url.clone())
+        .arg("--sql-role-prefix")
+        .arg(db.role_prefix.clone())
+        .arg("--admin-token")
+        .arg(ADMIN)
+        .start()
+        .await
+}
+
+/// A new API user; returns (user id, token).
+async fn user(host: &HostProcess, name: &str) -> (String, String) {
+    let created = host
+        .client
+        .post(host.url("/admin/v1/users"))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .expect("create user");
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string();
+    let issued = host
+        .client
+        .post(host.url(&format!("/admin/v1/users/{id}/tokens")))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "label": "test" }))
+        .send()
+        .await
+        .expect("issue token");
+    assert_eq!(issued.status(), 201);
+    let token = issued.json::<Value>().await.expect("json")["token"].as_str().expect("token").to_string();
+    assert!(token.starts_with("bgt_"));
+    (id, token)
+}
+
+async fn post(host: &HostProcess, token: &str, path: &str, body: Value) -> reqwest::Response {
+    host.client.post(host.url(path)).bearer_auth(token).json(&body).send().await.expect("post")
+}
+
+async fn created(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn get(host: &HostProcess, token: &str, path: &str) -> reqwest::Response {
+    host.client.get(host.url(path)).bearer_auth(token).send().await.expect("get")
+}
+
+#[tokio::test]
+async fn tokens_identify_users_and_budgets_stay_private() {
+    let db = TestDatabase::create().await;
+    let host = host(&db).await;
+    let (alice_id, alice) = user(&host, "alice").await;
+    let (_, bob) = user(&host, "bob").await;
+
+    expect_error(host.client.get(host.url("/v1/budgets")).send().await.expect("send"), 401, "unauthorized").await;
+    expect_error(get(&host, "bgt_not-a-real-token", "/v1/budgets").await, 401, "invalid_token").await;
+    // A client cannot name itself: the host removes x-budget-user.
+    let forged = host.client.get(host.url("/v1/budgets")).header("x-budget-user", &alice_id).send().await;
+    expect_error(forged.expect("send"), 401, "unauthorized").await;
+
+    let budget = created(post(&host, &alice, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
+    let id = budget["id"].as_str().expect("id");
+    assert_eq!((budget["exponent"].as_i64(), budget["time_zone"].as_str()), (Some(2), Some("UTC")));
+
+    let mine: Value = get(&host, &alice, "/v1/budgets").await.json().await.expect("json");
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(1));
+    let theirs: Value = get(&host, &bob, "/v1/budgets").await.json().await.expect("json");
+    assert_eq!(theirs["items"], json!([]));
+    expect_error(get(&host, &bob, &format!("/v1/budgets/{id}")).await, 404, "not_found").await;
+    let path = format!("/v1/budgets/{id}/accounts");
+    expect_error(post(&host, &bob, &path, json!({"name": "Mine now", "type": "cash"})).await, 404, "not_found").await;
+    let accounts: Value = get(&host, &alice, &path).await.json().await.expect("json");
+    assert_eq!(accounts["items"], json!([]), "bob's attempt left nothing behind");
+
+    // A token revoked before its first use is refused.
+    let (_, carol) = user(&host, "carol").await;
+    let carol_token: (String,) = sqlx::query_as(
+        "SELECT t.id::text FROM budget_host.api_tokens t JOIN budget_host.api_users u ON u.id = t.user_id
+          WHERE u.name = 'carol'",
+    )
+    .fetch_one(&mut db.connect().await)
+    .await
+    .expect("carol's token id");
+    let revoked = host
+        .client
+        .delete(host.url(&format!("/admin/v1/tokens/{}", carol_token.0)))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 204);
+    expect_error(get(&host, &carol, "/v1/budgets").await, 401, "invalid_token").await;
+    let stored: (i64,) =
+        sqlx::query_as("SELECT count(*) FROM budget_host.api_tokens WHERE digest = sha256(convert_to($1, 'UTF8'))")
+            .bind(&alice)
+            .fetch_one(&mut db.connect().await)
+            .await
+            .expect("count");
+    assert_eq!(stored.0, 1, "tokens are stored as their sha256 digest");
+    let plain: (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM budget_host.api_tokens WHERE position(convert_to($1, 'UTF8') in digest) > 0",
+    )
+    .bind(&alice)
+    .fetch_one(&mut db.connect().await)
+    .await
+    .expect("count");
+    assert_eq!(plain.0, 0, "never in plain text");
+}
+
+#[tokio::test]
+async fn money_follows_each_currencys_exponent_and_bad_input_is_explained() {
+    let db = TestDatabase::create().await;
+    let host = host(&db).await;
+    let (_, token) = user(&host, "dana").await;
+
+    for (currency, opening, expected_minor, expected_text) in
+        [("JPY", "1500", 1500, "1500"), ("EUR", "1500.5", 150050, "1500.50"), ("BHD", "1.234", 1234, "1.234")]
+    {
+        let budget =
+            created(post(&host, &token, "/v1/budgets", json!({"name": currency, "currency": currency})).await).await;
+        let accounts = format!("/v1/budgets/{}/accounts", budget["id"].as_str().expect("id"));
+        let account = created(
+            post(&host, &token, &accounts, json!({"name": "Wallet", "type": "cash", "opening_balance": opening})).await,
+        )
+        .await;
+        assert_eq!(account["balance"], json!({"amount": expected_text, "minor_units": expected_minor}), "{currency}");
+        assert_eq!(account["cleared_balance"]["minor_units"], expected_minor);
+    }
+
+    let yen = created(post(&host, &token, "/v1/budgets", json!({"name": "Yen", "currency": "JPY"})).await).await;
+    let accounts = format!("/v1/budgets/{}/accounts", yen["id"].as_str().expect("id"));
+    let refused = post(&host, &token, &accounts, json!({"name": "", "type": "vault", "opening_balance": "12.5"})).await;
+    let body = expect_error(refused, 422, "validation_failed").await;
+    let fields: BTreeSet<&str> =
+        body["error"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["field"].as_str()).collect();
+    assert_eq!(fields, BTreeSet::from(["name", "type", "opening_balance"]));
+
+    let bad_currency = post(&host, &token, "/v1/budgets", json!({"name": "X", "currency": "EURO"})).await;
+    expect_error(bad_currency, 422, "validation_failed").await;
+    let bad_zone =
+        post(&host, &token, "/v1/budgets", json!({"name": "X", "currency": "EUR", "time_zone": "Mars/Base"}));
+    expect_error(bad_zone.await, 422, "validation_failed").await;
+    let unknown_field = post(&host, &token, "/v1/budgets", json!({"name": "X", "currency": "EUR", "colour": "red"}));
+    expect_error(unknown_field.await, 400, "invalid_json").await;
+    let malformed = host.client.post(host.url("/v1/budgets")).bearer_auth(&token).body("{\"name\":").send().await;
+    expect_error(malformed.expect("send"), 400, "invalid_json").await;
+    let budgets: Value = get(&host, &token, "/v1/budgets").await.json().await.expect("json");
+    assert_eq!(budgets["items"].as_array().map(Vec::len), Some(4), "refusals created nothing");
+}
+
+#[tokio::test]
+async fn posts_are_idempotent_and_pages_follow_keys() {
+    let db = TestDatabase::create().await;
+    let host = host(&db).await;
+    let (_, token) = user(&host, "erin").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "B", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let account = created(
+        post(&host, &token, &format!("{base}/accounts"), json!({"name": "Checking", "type": "checking"})).await,
+    )
+    .await;
+    let account_id = account["id"].as_str().expect("id").to_string();
+    let transactions = format!("{base}/transactions");
+
+    let send =
+        |key: &'static str, amount: &'static str| {
+            let request =
+                host.client.post(host.url(&transactions)).bearer_auth(&token).header("idempotency-key", key).json(
+                    &json!({"account_id": account_id, "date": "2026-11-02", "amount": amount, "payee": "Grocer"}),
+                );
+            async move { request.send().await.expect("post") }
+        };
+    let first = send("groceries-1", "-42.10").await;
+    assert_eq!(first.status(), 201);
+    let first_body: Value = first.json().await.expect("json");
+    let replay = send("groceries-1", "-42.10").await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+    assert_eq!(replay.json::<Value>().await.expect("json"), first_body, "a replay returns the first answer");
+    expect_error(send("groceries-1", "-42.11").await, 422, "idempotency_key_reused").await;
+    let bad_amount = send("groceries-2", "-42,10").await;
+    let body = expect_error(bad_amount, 422, "validation_failed").await;
+    assert_eq!(body["error"]["fields"][0]["field"], "amount");
+    let too_precise = send("groceries-3", "-42.105").await;
+    expect_error(too_precise, 422, "validation_failed").await;
+
+    for day in 1..=24 {
+        let body =
+            json!({"account_id": account_id, "date": format!("2026-10-{day:02}"), "amount": format!("{day}.00")});
+        created(post(&host, &token, &transactions, body).await).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("{transactions}?limit=10&cursor={c}"),
+            None => format!("{transactions}?limit=10"),
+        };
+        let page: Value = get(&host, &token, &path).await.json().await.expect("json");
+        pages += 1;
+        seen.extend(
+            page["items"].as_array().expect("items").iter().map(|t| t["date"].as_str().unwrap_or("").to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!((pages, seen.len()), (3, 25), "24 October days and the one November grocery, once each");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "pages are in date order");
+
+    let filtered: Value = get(&host, &token, &format!("{transactions}?since_date=2026-10-20&until_date=2026-10-22"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(filtered["items"].as_array().map(Vec::len), Some(3));
+    let by_payee: Value = get(&host, &token, &format!("{transactions}?payee=Grocer")).await.json().await.expect("json");
+    assert_eq!(by_payee["items"].as_array().map(Vec::len), Some(1));
+    expect_error(get(&host, &token, &format!("{transactions}?limit=5000")).await, 422, "validation_failed").await;
+    expect_error(get(&host, &token, &format!("{transactions}?cursor=garbage")).await, 422, "validation_failed").await;
+
+    let accounts: Value = get(&host, &token, &format!("{base}/accounts")).await.json().await.expect("json");
+    // 1 + 2 + … + 24 = 300.00 in, 42.10 out.
+    assert_eq!(accounts["items"][0]["balance"], json!({"amount": "257.90", "minor_units": 25790}));
+}
