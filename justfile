@@ -57,7 +57,7 @@ services:
 test: services lint k8s-lint build-components build
     python3 scripts/drill.py --short --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     cargo test --workspace --no-fail-fast
-    cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo test -p budget-sdk --target "$(rustc -vV | sed -n 's/^host: //p')"
+    cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo test -p budget-sdk -p budget-core --target "$(rustc -vV | sed -n 's/^host: //p')"
 
 # Throughput and latency against the peers (wasmtime serve; native hyper + sqlx/redis), and release propagation across three hosts; writes docs/benchmarks.md.
 # Pass suites to run only some: `just bench --suite sql --suite cache`.

@@ -4,7 +4,8 @@
 # - no DATABASE_URL: the host's embedded PostgreSQL (data in .data/postgres);
 # - no REDIS_URL: the host's in-process cache;
 # - no MONGODB_URL: nx-27017, a MongoDB wire-protocol server, from a
-#   virtualenv under .data/, with its data in .data/mongo, stopped on exit.
+#   virtualenv under .data/, with its data in .data/mongo, stopped on exit;
+# - no BUDGET_ADMIN_TOKEN: a random one, kept in .data/admin-token.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 host_bin="$1"
@@ -40,6 +41,17 @@ if [ -z "${MONGODB_URL:-}" ]; then
     [ -n "$up" ] || { echo "nx-27017 did not listen on $port within 10 s; see .data/mongo.log" >&2; exit 1; }
     export MONGODB_URL="mongodb://127.0.0.1:$port/?directConnection=true"
     echo "run: MONGODB_URL unset; serving docs from nx-27017 on 127.0.0.1:$port (data in .data/mongo)" >&2
+fi
+
+# The admin API (versions, releases, API users and tokens) needs a token: keep
+# one for this checkout in .data/admin-token unless BUDGET_ADMIN_TOKEN is set.
+if [ -z "${BUDGET_ADMIN_TOKEN:-}" ]; then
+    if [ ! -s "$data/admin-token" ]; then
+        (umask 077; python3 -c 'import secrets; print(secrets.token_hex(24))' >"$data/admin-token")
+    fi
+    BUDGET_ADMIN_TOKEN="$(cat "$data/admin-token")"
+    export BUDGET_ADMIN_TOKEN
+    echo "run: admin token in .data/admin-token (export BUDGET_ADMIN_TOKEN=\$(cat .data/admin-token))" >&2
 fi
 
 # In the background, not exec: the traps must outlive the host to stop nx-27017.

@@ -160,10 +160,13 @@ pub enum Identity {
     User(String),
 }
 
+/// A token digest's user (`None`: unknown or revoked), and when it was looked up.
+type CachedAnswer = (Option<String>, Instant);
+
 /// Verifies bearer tokens, remembering recent answers.
 #[derive(Default)]
 pub struct Verifier {
-    cache: Mutex<HashMap<[u8; 32], (Option<String>, Instant)>>,
+    cache: Mutex<HashMap<[u8; 32], CachedAnswer>>,
 }
 
 impl Verifier {

@@ -304,6 +304,51 @@ async fn a_healthy_canary_is_promoted_through_its_steps() {
     assert_eq!(host.metric(r#"budget_host_release_weight{app="hello",version="2.0.0"}"#).await, 100.0);
 }
 
+#[tokio::test]
+async fn two_hosts_judge_a_canary_on_their_combined_traffic_once() {
+    let db = TestDatabase::create().await;
+    let (redis, prefix) = (redis_url(), unique_prefix("judge"));
+    let mut hosts = Vec::new();
+    for _ in 0..2 {
+        let host = builder(&db)
+            .arg("--redis-url")
+            .arg(redis.clone())
+            .arg("--redis-key-prefix")
+            .arg(format!("{prefix}:"))
+            .start()
+            .await;
+        hosts.push(host);
+    }
+    upload(&hosts[0], "shop", "2.0.0", std::fs::read(component("misbehave")).expect("misbehave.wasm")).await;
+    // 12 canary requests per 2 s are needed; the loop below gives each host
+    // about 9, so a verdict rests on the statistics of both.
+    let analysis = json!({"interval_s": 2, "max_error_rate": 0.05, "min_requests": 12, "max_p95_ratio": 10.0});
+    let started =
+        act(&hosts[0], "shop", "canary", json!({"version": "2.0.0", "weight": 50, "analysis": analysis})).await;
+    converge(&hosts, "shop", started["generation"].as_i64().expect("generation"), Duration::from_secs(20)).await;
+
+    let began = Instant::now();
+    let mut round = 0u64;
+    while !status(&hosts[1], "shop").await["canary"].is_null() {
+        assert!(began.elapsed() < Duration::from_secs(60), "no rollback from the combined traffic");
+        // 10 requests a second per host: half reach the canary.
+        for (index, host) in hosts.iter().enumerate() {
+            let users: Vec<String> = (0..5).map(|i| format!("judge-{round}-{index}-{i}")).collect();
+            futures_util::future::join_all(users.iter().map(|u| as_user(host, "/misbehave/error", u))).await;
+        }
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let rollbacks: Vec<Value> =
+        history(&hosts[0], "shop").await.into_iter().filter(|e| e["action"] == "rollback").collect();
+    assert_eq!(rollbacks.len(), 1, "one judge, one rollback: {rollbacks:?}");
+    let mut counted = 0.0;
+    for host in &hosts {
+        counted += host.metric(r#"budget_host_rollbacks_total{app="shop"}"#).await;
+    }
+    assert_eq!(counted, 1.0, "the rollback is counted once, on the pod that judged");
+}
+
 /// Waits until every host serves `generation` (or newer) of `app`; returns how long it took.
 async fn converge(hosts: &[HostProcess], app: &str, generation: i64, timeout: Duration) -> Duration {
     let started = Instant::now();
