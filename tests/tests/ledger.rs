@@ -250,3 +250,123 @@ async fn posts_are_idempotent_and_pages_follow_keys() {
     // 1 + 2 + … + 24 = 300.00 in, 42.10 out.
     assert_eq!(accounts["items"][0]["balance"], json!({"amount": "257.90", "minor_units": 25790}));
 }
+
+async fn patch(host: &HostProcess, token: &str, path: &str, body: Value) -> Value {
+    let response = host.client.patch(host.url(path)).bearer_auth(token).json(&body).send().await.expect("patch");
+    let status = response.status();
+    let value: Value = response.json().await.expect("json");
+    assert_eq!(status, 200, "{value}");
+    value
+}
+
+/// The figures of one category in a month view, in minor units:
+/// (assigned, activity, available).
+fn figures(view: &Value, name: &str) -> (i64, i64, i64) {
+    let category = view["categories"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no category {name} in {view}"));
+    let minor = |field: &str| category[field]["minor_units"].as_i64().expect("minor units");
+    (minor("assigned"), minor("activity"), minor("available"))
+}
+
+fn minor(view: &Value, field: &str) -> i64 {
+    view[field]["minor_units"].as_i64().unwrap_or_else(|| panic!("no {field} in {view}"))
+}
+
+#[tokio::test]
+async fn months_assign_roll_over_and_move_money() {
+    let db = TestDatabase::create().await;
+    let host = host(&db).await;
+    let (_, token) = user(&host, "frank").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let categories: Value = get(&host, &token, &format!("{base}/categories")).await.json().await.expect("json");
+    let income = categories["items"][0]["id"].as_str().expect("the income category").to_string();
+    assert_eq!(categories["items"][0]["is_income"], true);
+
+    let checking = created(
+        post(
+            &host,
+            &token,
+            &format!("{base}/accounts"),
+            json!({"name": "Checking", "type": "checking", "opening_balance": "1000.00", "opening_date": "2026-10-01"}),
+        )
+        .await,
+    )
+    .await;
+    let account = checking["id"].as_str().expect("id").to_string();
+    let group =
+        created(post(&host, &token, &format!("{base}/category-groups"), json!({"name": "Everyday"})).await).await;
+    let group = group["id"].as_str().expect("id").to_string();
+    let mut ids = std::collections::HashMap::new();
+    for (name, carryover) in [("Groceries", false), ("Rent", false), ("Debt", true)] {
+        let body = json!({"group_id": group, "name": name, "carryover": carryover});
+        let category = created(post(&host, &token, &format!("{base}/categories"), body).await).await;
+        ids.insert(name, category["id"].as_str().expect("id").to_string());
+    }
+
+    for (name, amount) in [("Groceries", "200.00"), ("Rent", "500.00"), ("Debt", "50.00")] {
+        patch(&host, &token, &format!("{base}/months/2026-10/categories/{}", ids[name]), json!({"assigned": amount}))
+            .await;
+    }
+    let spend = |date: &str, amount: &str, category: Option<&str>| json!({"account_id": account, "date": date, "amount": amount, "category_id": category});
+    let transactions = format!("{base}/transactions");
+    for (amount, name) in [("-230.00", "Groceries"), ("-500.00", "Rent"), ("-80.00", "Debt")] {
+        created(post(&host, &token, &transactions, spend("2026-10-15", amount, Some(&ids[name]))).await).await;
+    }
+
+    // October, by hand: income 1000, assigned 750, activity −810;
+    // Groceries 200 − 230 = −30, Rent 0, Debt 50 − 80 = −30; to be budgeted 1000 − 750 = 250.
+    let october: Value = get(&host, &token, &format!("{base}/months/2026-10")).await.json().await.expect("json");
+    assert_eq!(
+        (minor(&october, "income"), minor(&october, "assigned"), minor(&october, "activity")),
+        (100_000, 75_000, -81_000)
+    );
+    assert_eq!(figures(&october, "Groceries"), (20_000, -23_000, -3_000));
+    assert_eq!(figures(&october, "Rent"), (50_000, -50_000, 0));
+    assert_eq!(figures(&october, "Debt"), (5_000, -8_000, -3_000));
+    assert_eq!(minor(&october, "to_be_budgeted"), 25_000);
+
+    // November: 2000 of income, a 5.00 purchase left uncategorized.
+    created(post(&host, &token, &transactions, spend("2026-11-01", "2000", Some(&income))).await).await;
+    created(post(&host, &token, &transactions, spend("2026-11-03", "-5", None)).await).await;
+    let november: Value = get(&host, &token, &format!("{base}/months/2026-11")).await.json().await.expect("json");
+    // Groceries' −30 does not carry (it comes out of to be budgeted); Debt's does.
+    assert_eq!(figures(&november, "Groceries"), (0, 0, 0));
+    assert_eq!(figures(&november, "Debt"), (0, 0, -3_000));
+    assert_eq!(minor(&november, "overspent_last_month"), 3_000);
+    assert_eq!(minor(&november, "to_be_budgeted"), 300_000 - 75_000 - 3_000);
+    assert_eq!(minor(&november, "uncategorized_activity"), -500);
+
+    // Move 100 from to be budgeted to Groceries, then 30 from Groceries to Debt.
+    let moves = format!("{base}/months/2026-11/moves");
+    let moved =
+        created(post(&host, &token, &moves, json!({"to_category_id": ids["Groceries"], "amount": "100"})).await).await;
+    assert_eq!(figures(&moved, "Groceries"), (10_000, 0, 10_000));
+    assert_eq!(minor(&moved, "to_be_budgeted"), 222_000 - 10_000);
+    let body = json!({"from_category_id": ids["Groceries"], "to_category_id": ids["Debt"], "amount": "30.00"});
+    let moved = created(post(&host, &token, &moves, body).await).await;
+    assert_eq!(figures(&moved, "Groceries"), (7_000, 0, 7_000));
+    assert_eq!(figures(&moved, "Debt"), (3_000, 0, 0));
+    assert_eq!(minor(&moved, "to_be_budgeted"), 212_000, "moving between categories leaves it alone");
+
+    // Refusals.
+    let bad_month = host.client.get(host.url(&format!("{base}/months/2026-13"))).bearer_auth(&token).send().await;
+    expect_error(bad_month.expect("send"), 422, "validation_failed").await;
+    let to_income = host
+        .client
+        .patch(host.url(&format!("{base}/months/2026-11/categories/{income}")))
+        .bearer_auth(&token)
+        .json(&json!({"assigned": "10"}))
+        .send()
+        .await
+        .expect("send");
+    expect_error(to_income, 422, "validation_failed").await;
+    let nothing = post(&host, &token, &moves, json!({"amount": "1"})).await;
+    expect_error(nothing, 422, "validation_failed").await;
+    let negative = post(&host, &token, &moves, json!({"to_category_id": ids["Rent"], "amount": "-1"})).await;
+    expect_error(negative, 422, "validation_failed").await;
+    let (_, other) = user(&host, "grace").await;
+    expect_error(get(&host, &other, &format!("{base}/months/2026-11")).await, 404, "not_found").await;
+}

@@ -1,4 +1,5 @@
-//! `ledger`: budgets, accounts and transactions under `/v1/budgets`.
+//! `ledger`: budgets, accounts, transactions, categories and months under
+//! `/v1/budgets`.
 //!
 //! Identity: the host verifies the caller's bearer token (the app has
 //! `auth = "user"`) and hands over the user id in `x-budget-user`; every
@@ -8,6 +9,8 @@
 //! string and the minor units. A POST with an `Idempotency-Key` is stored
 //! with its answer in the same transaction as its change: a replay gets
 //! the first answer, the same key with another body gets 422.
+
+mod budgeting;
 
 use budget_sdk::money::{self, Currency};
 use budget_sdk::serde_json::{Value as Json, json};
@@ -240,6 +243,7 @@ fn create_budget(req: &Request) -> Response {
                 Value::Text(time_zone),
             ],
         )?;
+        budgeting::create_income_category(req, tx, &text(&rows[0][0]))?;
         Ok(Response::json(201, &budget_json(&rows[0])))
     })
 }
@@ -350,11 +354,20 @@ fn create_account(req: &Request) -> Response {
             query(
                 req,
                 tx,
-                "INSERT INTO transactions (budget_id, account_id, date, amount, payee, cleared)
-                 SELECT $1::uuid, $2::uuid, COALESCE($3::date, (now() AT TIME ZONE b.time_zone)::date), $4,
-                        'Starting Balance', true
-                   FROM budgets b WHERE b.id = $1::uuid",
-                &[Value::Uuid(budget.id.clone()), Value::Uuid(account.clone()), date, Value::Int64(opening)],
+                // On budget, the starting balance is income: it is there to be budgeted.
+                "INSERT INTO transactions (budget_id, account_id, date, amount, payee, cleared, category_id)
+                 SELECT $1, $2, COALESCE($3::date, (now() AT TIME ZONE b.time_zone)::date), $4,
+                        'Starting Balance', true,
+                        CASE WHEN $5 THEN (SELECT c.id FROM categories c JOIN category_groups g ON g.id = c.group_id
+                                            WHERE c.budget_id = $1 AND g.is_income ORDER BY c.seq LIMIT 1) END
+                   FROM budgets b WHERE b.id = $1",
+                &[
+                    Value::Uuid(budget.id.clone()),
+                    Value::Uuid(account.clone()),
+                    date,
+                    Value::Int64(opening),
+                    Value::Boolean(body.on_budget),
+                ],
             )?;
         }
         let rows =
@@ -391,10 +404,12 @@ struct NewTransaction {
     cleared: bool,
     #[serde(default)]
     import_id: Option<String>,
+    #[serde(default)]
+    category_id: Option<String>,
 }
 
 const TRANSACTION_COLUMNS: &str =
-    "id::text, account_id::text, date::text, amount, payee, memo, cleared, import_id, seq";
+    "id::text, account_id::text, date::text, amount, payee, memo, cleared, import_id, seq, category_id::text";
 
 fn transaction_json(row: &[Value], exponent: u8) -> Json {
     json!({
@@ -402,6 +417,7 @@ fn transaction_json(row: &[Value], exponent: u8) -> Json {
         "amount": amount_json(int(&row[3]), exponent), "payee": text(&row[4]), "memo": text(&row[5]),
         "cleared": matches!(row[6], Value::Boolean(true)),
         "import_id": if matches!(row[7], Value::Null) { Json::Null } else { Json::String(text(&row[7])) },
+        "category_id": if matches!(row[9], Value::Null) { Json::Null } else { Json::String(text(&row[9])) },
     })
 }
 
@@ -442,13 +458,31 @@ fn create_transaction(req: &Request) -> Response {
             }
             Some(_) => {}
         }
+        let category = match &body.category_id {
+            None => Value::Null,
+            Some(id) => {
+                let known = is_uuid(id)
+                    && !query(
+                        req,
+                        tx,
+                        "SELECT 1 FROM categories WHERE id = $1 AND budget_id = $2",
+                        &[Value::Uuid(id.clone()), Value::Uuid(budget.id.clone())],
+                    )?
+                    .is_empty();
+                if !known {
+                    return Err(req.invalid(&[("category_id", "no such category in this budget".to_string())]));
+                }
+                Value::Uuid(id.clone())
+            }
+        };
         let import_id = body.import_id.map(Value::Text).unwrap_or(Value::Null);
         let rows = query(
             req,
             tx,
             &format!(
-                "INSERT INTO transactions (budget_id, account_id, date, amount, payee, memo, cleared, import_id)
-                 VALUES ($1::uuid, $2::uuid, $3::date, $4, $5, $6, $7, $8)
+                "INSERT INTO transactions
+                     (budget_id, account_id, date, amount, payee, memo, cleared, import_id, category_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  RETURNING {TRANSACTION_COLUMNS}"
             ),
             &[
@@ -460,6 +494,7 @@ fn create_transaction(req: &Request) -> Response {
                 Value::Text(body.memo),
                 Value::Boolean(body.cleared),
                 import_id,
+                category,
             ],
         )?;
         Ok(Response::json(201, &transaction_json(&rows[0], budget.exponent)))
@@ -552,6 +587,12 @@ fn handle(req: Request) -> Response {
         .get("/v1/budgets/{budget}/accounts", list_accounts)
         .post("/v1/budgets/{budget}/transactions", create_transaction)
         .get("/v1/budgets/{budget}/transactions", list_transactions)
+        .post("/v1/budgets/{budget}/category-groups", budgeting::create_group)
+        .post("/v1/budgets/{budget}/categories", budgeting::create_category)
+        .get("/v1/budgets/{budget}/categories", budgeting::list_categories)
+        .get("/v1/budgets/{budget}/months/{month}", budgeting::get_month)
+        .patch("/v1/budgets/{budget}/months/{month}/categories/{category}", budgeting::set_assigned)
+        .post("/v1/budgets/{budget}/months/{month}/moves", budgeting::move_money)
         .handle(req)
 }
 
