@@ -370,3 +370,87 @@ async fn months_assign_roll_over_and_move_money() {
     let (_, other) = user(&host, "grace").await;
     expect_error(get(&host, &other, &format!("{base}/months/2026-11")).await, 404, "not_found").await;
 }
+
+#[tokio::test]
+async fn splits_and_transfers_count_where_they_belong() {
+    let db = TestDatabase::create().await;
+    let host = host(&db).await;
+    let (_, token) = user(&host, "heidi").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let accounts_path = format!("{base}/accounts");
+    let account = |name: &str, kind: &str, on_budget: bool, opening: &str| {
+        let body = json!({"name": name, "type": kind, "on_budget": on_budget, "opening_balance": opening,
+                          "opening_date": "2026-10-01"});
+        post(&host, &token, &accounts_path, body)
+    };
+    let checking =
+        created(account("Checking", "checking", true, "1000").await).await["id"].as_str().expect("id").to_string();
+    let savings = created(account("Savings", "savings", true, "0").await).await["id"].as_str().expect("id").to_string();
+    let brokerage =
+        created(account("Brokerage", "savings", false, "0").await).await["id"].as_str().expect("id").to_string();
+    let group = created(post(&host, &token, &format!("{base}/category-groups"), json!({"name": "Bills"})).await).await;
+    let mut ids = std::collections::HashMap::new();
+    for name in ["Groceries", "Household"] {
+        let body = json!({"group_id": group["id"], "name": name});
+        ids.insert(name, created(post(&host, &token, &format!("{base}/categories"), body).await).await["id"].clone());
+    }
+
+    let transactions = format!("{base}/transactions");
+    let split =
+        |lines: Value| json!({"account_id": checking, "date": "2026-10-05", "amount": "-100.00", "splits": lines});
+    let good = split(json!([{"amount": "-60.00", "category_id": ids["Groceries"]},
+                            {"amount": "-40.00", "category_id": ids["Household"], "memo": "soap"}]));
+    let stored = created(post(&host, &token, &transactions, good).await).await;
+    assert_eq!(stored["splits"].as_array().map(Vec::len), Some(2));
+    assert_eq!(stored["splits"][1]["amount"]["minor_units"], -4_000);
+    assert_eq!(stored["splits"][1]["memo"], "soap");
+    let off_by_a_cent = split(json!([{"amount": "-60.00"}, {"amount": "-39.99"}]));
+    let refused = expect_error(post(&host, &token, &transactions, off_by_a_cent).await, 422, "validation_failed").await;
+    assert!(refused["error"]["fields"][0]["message"].as_str().is_some_and(|m| m.contains("-0.01")), "{refused}");
+    expect_error(
+        post(&host, &token, &transactions, split(json!([{"amount": "-100.00"}]))).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+
+    let transfers = format!("{base}/transfers");
+    let move_to = |to: &str, amount: &str, category: Option<&Value>| {
+        post(
+            &host,
+            &token,
+            &transfers,
+            json!({"from_account_id": checking, "to_account_id": to, "date": "2026-10-10", "amount": amount,
+                    "category_id": category}),
+        )
+    };
+    created(move_to(&savings, "200", None).await).await;
+    let categorised_inside = move_to(&savings, "1", Some(&ids["Household"])).await;
+    expect_error(categorised_inside, 422, "validation_failed").await;
+    expect_error(move_to(&brokerage, "300", None).await, 422, "validation_failed").await;
+    expect_error(move_to(&checking, "5", None).await, 422, "validation_failed").await;
+    expect_error(move_to(&savings, "-5", None).await, 422, "validation_failed").await;
+    created(move_to(&brokerage, "300", Some(&ids["Household"])).await).await;
+    let listed: Value = get(&host, &token, &transfers).await.json().await.expect("json");
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(2), "one row per transfer");
+
+    let accounts: Value = get(&host, &token, &format!("{base}/accounts")).await.json().await.expect("json");
+    let balance = |name: &str| {
+        accounts["items"].as_array().and_then(|a| a.iter().find(|x| x["name"] == name)).expect("account")["balance"]
+            ["minor_units"]
+            .as_i64()
+            .expect("minor")
+    };
+    assert_eq!((balance("Checking"), balance("Savings"), balance("Brokerage")), (40_000, 20_000, 30_000));
+
+    // October: income 1000; Groceries −60 from the split; Household −40 + −300
+    // leaving for the brokerage; the savings transfer is neither.
+    let october: Value = get(&host, &token, &format!("{base}/months/2026-10")).await.json().await.expect("json");
+    assert_eq!(figures(&october, "Groceries"), (0, -6_000, -6_000));
+    assert_eq!(figures(&october, "Household"), (0, -34_000, -34_000));
+    assert_eq!((minor(&october, "income"), minor(&october, "activity")), (100_000, -40_000));
+    assert_eq!(minor(&october, "to_be_budgeted"), 100_000);
+    // On-budget cash (Checking 400 + Savings 200) = to be budgeted + available.
+    assert_eq!(minor(&october, "to_be_budgeted") - 6_000 - 34_000, 40_000 + 20_000);
+}

@@ -3,8 +3,11 @@
 //!
 //! The month math itself is [`budget_core::month`]; this module only feeds
 //! it. Income is the activity of categories in income groups; only
-//! on-budget accounts count; a transaction without a category is reported
-//! as `uncategorized` and counts neither as income nor in any category.
+//! on-budget accounts count; split lines count in their own categories; a
+//! transfer counts only when it crosses the budget's edge (on-budget to
+//! off-budget or back), in its category; a transaction without a category
+//! is reported as `uncategorized` and counts neither as income nor in any
+//! category.
 
 use crate::{Outcome, amount_json, budget, int, is_uuid, query, read, text, write};
 use budget_core::month::{self, MonthInput};
@@ -335,9 +338,19 @@ fn month_view(req: &Request, tx: &Transaction, budget_id: &str, exponent: u8, mo
     let activity = query(
         req,
         tx,
-        "SELECT t.category_id::text, date_trunc('month', t.date)::date::text, sum(t.amount)::bigint
+        // Split lines stand in for their transaction; transfers count only
+        // where they cross the budget's edge.
+        "SELECT COALESCE(s.category_id, t.category_id)::text, date_trunc('month', t.date)::date::text,
+                sum(COALESCE(s.amount, t.amount))::bigint
            FROM transactions t JOIN accounts a ON a.id = t.account_id
+                LEFT JOIN transaction_splits s ON s.transaction_id = t.id
           WHERE t.budget_id = $1 AND a.on_budget AND t.date < ($2::date + interval '1 month')
+          GROUP BY 1, 2
+         UNION ALL
+         SELECT x.category_id::text, date_trunc('month', x.date)::date::text,
+                sum(CASE WHEN f.on_budget THEN -x.amount ELSE x.amount END)::bigint
+           FROM transfers x JOIN accounts f ON f.id = x.from_account_id JOIN accounts d ON d.id = x.to_account_id
+          WHERE x.budget_id = $1 AND f.on_budget <> d.on_budget AND x.date < ($2::date + interval '1 month')
           GROUP BY 1, 2",
         &params,
     )?;

@@ -11,6 +11,7 @@
 //! the first answer, the same key with another body gets 422.
 
 mod budgeting;
+mod transfers;
 
 use budget_sdk::money::{self, Currency};
 use budget_sdk::serde_json::{Value as Json, json};
@@ -302,9 +303,14 @@ fn account_json(row: &[Value], exponent: u8) -> Json {
     })
 }
 
+/// Balances include transfers (always cleared): in to the account, out of it.
 const ACCOUNT_SELECT: &str = "SELECT a.id::text, a.name, a.kind, a.on_budget, a.closed,
-        COALESCE(SUM(t.amount), 0)::bigint, COALESCE(SUM(t.amount) FILTER (WHERE t.cleared), 0)::bigint
-   FROM accounts a LEFT JOIN transactions t ON t.account_id = a.id";
+        (COALESCE((SELECT sum(t.amount) FROM transactions t WHERE t.account_id = a.id), 0) + x.net)::bigint,
+        (COALESCE((SELECT sum(t.amount) FROM transactions t WHERE t.account_id = a.id AND t.cleared), 0)
+            + x.net)::bigint
+   FROM accounts a,
+        LATERAL (SELECT COALESCE((SELECT sum(amount) FROM transfers WHERE to_account_id = a.id), 0)
+                      - COALESCE((SELECT sum(amount) FROM transfers WHERE from_account_id = a.id), 0) AS net) x";
 
 fn create_account(req: &Request) -> Response {
     write(req, |req, tx, owner| {
@@ -370,8 +376,7 @@ fn create_account(req: &Request) -> Response {
                 ],
             )?;
         }
-        let rows =
-            query(req, tx, &format!("{ACCOUNT_SELECT} WHERE a.id = $1::uuid GROUP BY a.id"), &[Value::Uuid(account)])?;
+        let rows = query(req, tx, &format!("{ACCOUNT_SELECT} WHERE a.id = $1::uuid"), &[Value::Uuid(account)])?;
         Ok(Response::json(201, &account_json(&rows[0], budget.exponent)))
     })
 }
@@ -382,7 +387,7 @@ fn list_accounts(req: &Request) -> Response {
         let rows = query(
             req,
             tx,
-            &format!("{ACCOUNT_SELECT} WHERE a.budget_id = $1::uuid GROUP BY a.id ORDER BY a.created_at, a.id"),
+            &format!("{ACCOUNT_SELECT} WHERE a.budget_id = $1::uuid ORDER BY a.created_at, a.id"),
             &[Value::Uuid(budget.id)],
         )?;
         let items: Vec<Json> = rows.iter().map(|r| account_json(r, budget.exponent)).collect();
@@ -406,10 +411,17 @@ struct NewTransaction {
     import_id: Option<String>,
     #[serde(default)]
     category_id: Option<String>,
+    /// Two or more lines summing exactly to `amount`; then `category_id` stays empty.
+    #[serde(default)]
+    splits: Vec<NewSplit>,
 }
 
-const TRANSACTION_COLUMNS: &str =
-    "id::text, account_id::text, date::text, amount, payee, memo, cleared, import_id, seq, category_id::text";
+/// Columns of `transactions t`; the last is the split lines as JSON.
+const TRANSACTION_COLUMNS: &str = "t.id::text, t.account_id::text, t.date::text, t.amount, t.payee, t.memo, t.cleared,
+    t.import_id, t.seq, t.category_id::text,
+    (SELECT jsonb_agg(jsonb_build_object('category_id', s.category_id, 'amount', s.amount, 'memo', s.memo)
+                      ORDER BY s.seq)
+       FROM transaction_splits s WHERE s.transaction_id = t.id)::text";
 
 fn transaction_json(row: &[Value], exponent: u8) -> Json {
     json!({
@@ -418,7 +430,46 @@ fn transaction_json(row: &[Value], exponent: u8) -> Json {
         "cleared": matches!(row[6], Value::Boolean(true)),
         "import_id": if matches!(row[7], Value::Null) { Json::Null } else { Json::String(text(&row[7])) },
         "category_id": if matches!(row[9], Value::Null) { Json::Null } else { Json::String(text(&row[9])) },
+        "splits": splits_json(&row[10], exponent),
     })
+}
+
+/// The split lines as the API shows them (an empty list when not split).
+fn splits_json(lines: &Value, exponent: u8) -> Json {
+    let parsed: Vec<Json> = budget_sdk::serde_json::from_str(&text(lines)).unwrap_or_default();
+    let lines: Vec<Json> = parsed
+        .iter()
+        .map(|line| {
+            json!({
+                "category_id": line["category_id"],
+                "amount": amount_json(line["amount"].as_i64().unwrap_or(0), exponent),
+                "memo": line["memo"],
+            })
+        })
+        .collect();
+    Json::Array(lines)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSplit {
+    amount: String,
+    #[serde(default)]
+    category_id: Option<String>,
+    #[serde(default)]
+    memo: String,
+}
+
+/// Whether `id` is a category of the budget.
+fn known_category(req: &Request, tx: &Transaction, budget_id: &str, id: &str) -> Outcome<bool> {
+    Ok(is_uuid(id)
+        && !query(
+            req,
+            tx,
+            "SELECT 1 FROM categories WHERE id = $1 AND budget_id = $2",
+            &[Value::Uuid(id.to_string()), Value::Uuid(budget_id.to_string())],
+        )?
+        .is_empty())
 }
 
 fn create_transaction(req: &Request) -> Response {
@@ -461,32 +512,23 @@ fn create_transaction(req: &Request) -> Response {
         let category = match &body.category_id {
             None => Value::Null,
             Some(id) => {
-                let known = is_uuid(id)
-                    && !query(
-                        req,
-                        tx,
-                        "SELECT 1 FROM categories WHERE id = $1 AND budget_id = $2",
-                        &[Value::Uuid(id.clone()), Value::Uuid(budget.id.clone())],
-                    )?
-                    .is_empty();
-                if !known {
+                if !known_category(req, tx, &budget.id, id)? {
                     return Err(req.invalid(&[("category_id", "no such category in this budget".to_string())]));
                 }
                 Value::Uuid(id.clone())
             }
         };
+        let splits = validate_splits(req, tx, &budget, &body, amount)?;
         let import_id = body.import_id.map(Value::Text).unwrap_or(Value::Null);
         let rows = query(
             req,
             tx,
-            &format!(
-                "INSERT INTO transactions
-                     (budget_id, account_id, date, amount, payee, memo, cleared, import_id, category_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 RETURNING {TRANSACTION_COLUMNS}"
-            ),
+            "INSERT INTO transactions
+                 (budget_id, account_id, date, amount, payee, memo, cleared, import_id, category_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             RETURNING id::text",
             &[
-                Value::Uuid(budget.id),
+                Value::Uuid(budget.id.clone()),
                 Value::Uuid(body.account_id),
                 Value::Date(body.date),
                 Value::Int64(amount),
@@ -497,8 +539,71 @@ fn create_transaction(req: &Request) -> Response {
                 category,
             ],
         )?;
+        let id = text(&rows[0][0]);
+        for (amount, category, memo) in splits {
+            query(
+                req,
+                tx,
+                "INSERT INTO transaction_splits (transaction_id, category_id, amount, memo) VALUES ($1, $2, $3, $4)
+                 RETURNING id",
+                &[Value::Uuid(id.clone()), category, Value::Int64(amount), Value::Text(memo)],
+            )?;
+        }
+        let rows = query(
+            req,
+            tx,
+            &format!("SELECT {TRANSACTION_COLUMNS} FROM transactions t WHERE t.id = $1"),
+            &[Value::Uuid(id)],
+        )?;
         Ok(Response::json(201, &transaction_json(&rows[0], budget.exponent)))
     })
+}
+
+/// A split's lines as (amount, category, memo), checked: at least two, each
+/// a valid amount and category, summing exactly to the transaction.
+fn validate_splits(
+    req: &Request,
+    tx: &Transaction,
+    budget: &Budget,
+    body: &NewTransaction,
+    total: i64,
+) -> Outcome<Vec<(i64, Value, String)>> {
+    if body.splits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut invalid = Vec::new();
+    if body.splits.len() < 2 || body.splits.len() > 100 {
+        invalid.push(("splits", "2 to 100 lines".to_string()));
+    }
+    if body.category_id.is_some() {
+        invalid.push(("category_id", "a split transaction takes its categories from its lines".to_string()));
+    }
+    let mut lines = Vec::with_capacity(body.splits.len());
+    let mut sum: i128 = 0;
+    for split in &body.splits {
+        let amount = money::parse(&split.amount, budget.exponent).unwrap_or_else(|e| {
+            invalid.push(("splits.amount", e.to_string()));
+            0
+        });
+        sum += i128::from(amount);
+        let category = match &split.category_id {
+            None => Value::Null,
+            Some(id) if known_category(req, tx, &budget.id, id)? => Value::Uuid(id.clone()),
+            Some(_) => {
+                invalid.push(("splits.category_id", "no such category in this budget".to_string()));
+                Value::Null
+            }
+        };
+        if split.memo.chars().count() > 1000 {
+            invalid.push(("splits.memo", "at most 1000 characters".to_string()));
+        }
+        lines.push((amount, category, split.memo.clone()));
+    }
+    if invalid.is_empty() && sum != i128::from(total) {
+        let difference = money::format(i64::try_from(i128::from(total) - sum).unwrap_or(i64::MAX), budget.exponent);
+        invalid.push(("splits", format!("the lines must sum to the amount; {difference} is unaccounted for")));
+    }
+    if invalid.is_empty() { Ok(lines) } else { Err(req.invalid(&invalid)) }
 }
 
 /// Appends ` AND <clause> $n<cast>` with `value` as parameter n.
@@ -564,8 +669,8 @@ fn list_transactions(req: &Request) -> Response {
             req,
             tx,
             &format!(
-                "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE budget_id = $1::uuid{filters}
-                 ORDER BY date, seq LIMIT ${}",
+                "SELECT {TRANSACTION_COLUMNS} FROM transactions t WHERE t.budget_id = $1{filters}
+                 ORDER BY t.date, t.seq LIMIT ${}",
                 params.len()
             ),
             &params,
@@ -587,6 +692,8 @@ fn handle(req: Request) -> Response {
         .get("/v1/budgets/{budget}/accounts", list_accounts)
         .post("/v1/budgets/{budget}/transactions", create_transaction)
         .get("/v1/budgets/{budget}/transactions", list_transactions)
+        .post("/v1/budgets/{budget}/transfers", transfers::create_transfer)
+        .get("/v1/budgets/{budget}/transfers", transfers::list_transfers)
         .post("/v1/budgets/{budget}/category-groups", budgeting::create_group)
         .post("/v1/budgets/{budget}/categories", budgeting::create_category)
         .get("/v1/budgets/{budget}/categories", budgeting::list_categories)
