@@ -449,12 +449,23 @@ pub struct OwnedMongo {
     child: OwnedChild,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Keep data in the temporary directory across restarts (else in memory).
+    on_disk: bool,
 }
 
 impl OwnedMongo {
     pub fn start() -> Self {
-        let mut mongo =
-            Self { child: OwnedChild::default(), port: free_port(), dir: tempfile::tempdir().expect("tempdir") };
+        Self::start_with(false)
+    }
+
+    /// Data survives `restart`, as a real MongoDB's would.
+    pub fn start_on_disk() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(on_disk: bool) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut mongo = Self { child: OwnedChild::default(), port: free_port(), dir, on_disk };
         mongo.restart();
         mongo
     }
@@ -467,7 +478,9 @@ impl OwnedMongo {
         let binary = repo_root().join(".venv-mongo/bin/nx-27017");
         assert!(binary.exists(), "{} is missing: run `just services` (just test does)", binary.display());
         let child = Command::new(binary)
-            .args(["--data-dir", "memory", "--host", "127.0.0.1", "-p", &self.port.to_string()])
+            .arg("--data-dir")
+            .arg(if self.on_disk { self.dir.path().join("data").into_os_string() } else { "memory".into() })
+            .args(["--host", "127.0.0.1", "-p", &self.port.to_string()])
             .arg("--log-file")
             .arg(self.dir.path().join("nx.log"))
             .arg("--pid-file")

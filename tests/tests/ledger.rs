@@ -3,28 +3,39 @@
 //! money in three exponents, validation envelopes, idempotent POSTs and
 //! keyset pagination.
 
-use budget_host_tests::{HostBuilder, HostProcess, TestDatabase, component, expect_error, repo_root};
+use budget_host_tests::{HostBuilder, HostProcess, OwnedMongo, TestDatabase, component, expect_error, repo_root};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 const ADMIN: &str = "ledger-admin-token-0123456789";
 
-async fn host(db: &TestDatabase) -> HostProcess {
+/// A host serving the ledger on `db` and a MongoDB of its own (kept alive
+/// by the returned handle), with short docs timeouts for the outage test.
+async fn host(db: &TestDatabase) -> (HostProcess, OwnedMongo) {
+    host_with(db, OwnedMongo::start()).await
+}
+
+async fn host_with(db: &TestDatabase, mongo: OwnedMongo) -> (HostProcess, OwnedMongo) {
     let apps = format!(
-        "[apps.ledger]\nroutes = [\"/v1/budgets\"]\ncomponent = \"{}\"\ncapabilities = [\"sql\"]\n\
+        "[apps.ledger]\nroutes = [\"/v1/budgets\"]\ncomponent = \"{}\"\ncapabilities = [\"sql\", \"docs\"]\n\
          auth = \"user\"\nmigrations = \"{}\"\n",
         component("ledger").display(),
         repo_root().join("components/ledger/migrations").display()
     );
-    HostBuilder::new(apps)
+    let host = HostBuilder::new(apps)
         .arg("--database-url")
         .arg(db.url.clone())
         .arg("--sql-role-prefix")
         .arg(db.role_prefix.clone())
+        .arg("--mongodb-url")
+        .arg(mongo.url())
+        .arg("--docs-timeout-ms")
+        .arg("1000")
         .arg("--admin-token")
         .arg(ADMIN)
         .start()
-        .await
+        .await;
+    (host, mongo)
 }
 
 /// A new API user; returns (user id, token).
@@ -71,7 +82,7 @@ async fn get(host: &HostProcess, token: &str, path: &str) -> reqwest::Response {
 #[tokio::test]
 async fn tokens_identify_users_and_budgets_stay_private() {
     let db = TestDatabase::create().await;
-    let host = host(&db).await;
+    let (host, _mongo) = host(&db).await;
     let (alice_id, alice) = user(&host, "alice").await;
     let (_, bob) = user(&host, "bob").await;
 
@@ -133,7 +144,7 @@ async fn tokens_identify_users_and_budgets_stay_private() {
 #[tokio::test]
 async fn money_follows_each_currencys_exponent_and_bad_input_is_explained() {
     let db = TestDatabase::create().await;
-    let host = host(&db).await;
+    let (host, _mongo) = host(&db).await;
     let (_, token) = user(&host, "dana").await;
 
     for (currency, opening, expected_minor, expected_text) in
@@ -174,7 +185,7 @@ async fn money_follows_each_currencys_exponent_and_bad_input_is_explained() {
 #[tokio::test]
 async fn posts_are_idempotent_and_pages_follow_keys() {
     let db = TestDatabase::create().await;
-    let host = host(&db).await;
+    let (host, _mongo) = host(&db).await;
     let (_, token) = user(&host, "erin").await;
     let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "B", "currency": "EUR"})).await).await;
     let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
@@ -277,7 +288,7 @@ fn minor(view: &Value, field: &str) -> i64 {
 #[tokio::test]
 async fn months_assign_roll_over_and_move_money() {
     let db = TestDatabase::create().await;
-    let host = host(&db).await;
+    let (host, _mongo) = host(&db).await;
     let (_, token) = user(&host, "frank").await;
     let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
     let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
@@ -374,7 +385,7 @@ async fn months_assign_roll_over_and_move_money() {
 #[tokio::test]
 async fn splits_and_transfers_count_where_they_belong() {
     let db = TestDatabase::create().await;
-    let host = host(&db).await;
+    let (host, _mongo) = host(&db).await;
     let (_, token) = user(&host, "heidi").await;
     let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
     let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
@@ -453,4 +464,81 @@ async fn splits_and_transfers_count_where_they_belong() {
     assert_eq!(minor(&october, "to_be_budgeted"), 100_000);
     // On-budget cash (Checking 400 + Savings 200) = to be budgeted + available.
     assert_eq!(minor(&october, "to_be_budgeted") - 6_000 - 34_000, 40_000 + 20_000);
+}
+
+async fn outbox_len(db: &TestDatabase) -> i64 {
+    let row: (i64,) = sqlx::query_as("SELECT count(*) FROM app_ledger.audit_outbox")
+        .fetch_one(&mut db.connect().await)
+        .await
+        .expect("count the outbox");
+    row.0
+}
+
+async fn audit(host: &HostProcess, token: &str, base: &str) -> Vec<Value> {
+    let page: Value = get(host, token, &format!("{base}/audit")).await.json().await.expect("json");
+    page["items"].as_array().cloned().unwrap_or_else(|| panic!("no items in {page}"))
+}
+
+#[tokio::test]
+async fn audit_events_wait_in_the_outbox_while_mongodb_is_down() {
+    let db = TestDatabase::create().await;
+    let (host, mut mongo) = host_with(&db, OwnedMongo::start_on_disk()).await;
+    let (user_id, token) = user(&host, "ivan").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let events = audit(&host, &token, &base).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0]["entity"].as_str(), events[0]["action"].as_str()), (Some("budget"), Some("create")));
+    assert_eq!(events[0]["actor"], user_id.as_str());
+    assert_eq!(events[0]["after"]["name"], "Home");
+    assert_eq!(outbox_len(&db).await, 0, "relayed at once");
+
+    mongo.stop();
+    let account = created(
+        post(&host, &token, &format!("{base}/accounts"), json!({"name": "Checking", "type": "checking"})).await,
+    )
+    .await;
+    let transactions = format!("{base}/transactions");
+    for (i, amount) in ["-1.00", "-2.00", "-3.00"].iter().enumerate() {
+        let response = host
+            .client
+            .post(host.url(&transactions))
+            .bearer_auth(&token)
+            .header("idempotency-key", format!("outage-{i}"))
+            .json(&json!({"account_id": account["id"], "date": "2026-11-20", "amount": amount}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), 201, "writes go on while MongoDB is down");
+    }
+    assert_eq!(outbox_len(&db).await, 4, "every change left its event in the outbox");
+    expect_error(get(&host, &token, &format!("{base}/audit")).await, 503, "audit_unavailable").await;
+
+    mongo.restart();
+    // The next write relays the backlog along with its own event.
+    created(post(&host, &token, &format!("{base}/category-groups"), json!({"name": "Bills"})).await).await;
+    assert_eq!(outbox_len(&db).await, 0);
+    let events = audit(&host, &token, &base).await;
+    let mut entities: Vec<&str> = events.iter().filter_map(|e| e["entity"].as_str()).collect();
+    entities.sort_unstable();
+    assert_eq!(entities, ["account", "budget", "category_group", "transaction", "transaction", "transaction"]);
+    let keys: BTreeSet<&str> = events.iter().filter_map(|e| e["idempotency_key"].as_str()).collect();
+    assert_eq!(keys, BTreeSet::from(["outage-0", "outage-1", "outage-2"]));
+    assert!(events.iter().all(|e| e["request_id"].as_str().is_some_and(|r| !r.is_empty())));
+
+    // An update records what it replaced.
+    let categories: Value = get(&host, &token, &format!("{base}/categories")).await.json().await.expect("json");
+    let group = events.iter().find(|e| e["entity"] == "category_group").expect("group event")["after"]["id"].clone();
+    let food =
+        created(post(&host, &token, &format!("{base}/categories"), json!({"group_id": group, "name": "Food"})).await)
+            .await;
+    assert_eq!(categories["items"].as_array().map(Vec::len), Some(1));
+    let path = format!("{base}/months/2026-11/categories/{}", food["id"].as_str().expect("id"));
+    patch(&host, &token, &path, json!({"assigned": "50"})).await;
+    patch(&host, &token, &path, json!({"assigned": "75"})).await;
+    let events = audit(&host, &token, &format!("{base}")).await;
+    let updates: Vec<&Value> = events.iter().filter(|e| e["entity"] == "assignment").collect();
+    assert_eq!(updates.len(), 2);
+    assert_eq!(updates[0]["before"]["assigned"]["minor_units"], 5_000, "newest first: 50 → 75");
+    assert_eq!(updates[0]["action"], "update");
 }

@@ -9,6 +9,7 @@
 //! is reported as `uncategorized` and counts neither as income nor in any
 //! category.
 
+use crate::audit::Written;
 use crate::{Outcome, amount_json, budget, int, is_uuid, query, read, text, write};
 use budget_core::month::{self, MonthInput};
 use budget_sdk::money;
@@ -245,6 +246,13 @@ pub(crate) fn set_assigned(req: &Request) -> Response {
         let assigned =
             money::parse(&body.assigned, budget.exponent).map_err(|e| req.invalid(&[("assigned", e.to_string())]))?;
         budget_category(req, tx, &budget.id, &category, "category")?;
+        let previous = query(
+            req,
+            tx,
+            "SELECT assigned FROM assignments WHERE category_id = $1 AND month = $2 FOR UPDATE",
+            &[Value::Uuid(category.clone()), Value::Date(month.clone())],
+        )?;
+        let before = previous.first().map_or(0, |row| int(&row[0]));
         query(
             req,
             tx,
@@ -257,7 +265,10 @@ pub(crate) fn set_assigned(req: &Request) -> Response {
                 Value::Int64(assigned),
             ],
         )?;
-        month_view(req, tx, &budget.id, budget.exponent, &month).map(|view| Response::json(200, &view))
+        let view = month_view(req, tx, &budget.id, budget.exponent, &month)?;
+        let before =
+            json!({ "category_id": category, "month": &month[..7], "assigned": amount_json(before, budget.exponent) });
+        Ok(Written { response: Response::json(200, &view), before: Some(before) })
     })
 }
 

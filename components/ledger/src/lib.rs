@@ -10,6 +10,7 @@
 //! with its answer in the same transaction as its change: a replay gets
 //! the first answer, the same key with another body gets 422.
 
+mod audit;
 mod budgeting;
 mod transfers;
 
@@ -115,7 +116,10 @@ fn budget(req: &Request, tx: &Transaction, owner: &str) -> Outcome<Budget> {
 
 /// Runs `change` in one transaction; with an `Idempotency-Key`, records the
 /// answer in the same transaction, and answers a replay from the record.
-fn write(req: &Request, change: impl FnOnce(&Request, &Transaction, &str) -> Outcome<Response>) -> Response {
+fn write<W: Into<audit::Written>>(
+    req: &Request,
+    change: impl FnOnce(&Request, &Transaction, &str) -> Outcome<W>,
+) -> Response {
     let run = || -> Outcome<Response> {
         let owner = owner(req)?;
         let tx = sql::begin(IsolationLevel::ReadCommitted).map_err(|e| sql_failed(req, e))?;
@@ -136,7 +140,11 @@ fn write(req: &Request, change: impl FnOnce(&Request, &Transaction, &str) -> Out
                 return Ok(replay(req, &row));
             }
         }
-        let response = change(req, &tx, &owner)?;
+        let written: audit::Written = change(req, &tx, &owner)?.into();
+        let response = written.response.clone();
+        if (200..300).contains(&response.status) {
+            audit::record(req, &tx, &owner, &written)?;
+        }
         if let Some(key) = &key
             && (200..300).contains(&response.status)
         {
@@ -162,6 +170,7 @@ fn write(req: &Request, change: impl FnOnce(&Request, &Transaction, &str) -> Out
             recorded?;
         }
         tx.commit().map_err(|e| sql_failed(req, e))?;
+        audit::relay(req);
         Ok(response)
     };
     run().unwrap_or_else(|response| response)
@@ -692,6 +701,7 @@ fn handle(req: Request) -> Response {
         .get("/v1/budgets/{budget}/accounts", list_accounts)
         .post("/v1/budgets/{budget}/transactions", create_transaction)
         .get("/v1/budgets/{budget}/transactions", list_transactions)
+        .get("/v1/budgets/{budget}/audit", audit::list_audit)
         .post("/v1/budgets/{budget}/transfers", transfers::create_transfer)
         .get("/v1/budgets/{budget}/transfers", transfers::list_transfers)
         .post("/v1/budgets/{budget}/category-groups", budgeting::create_group)
