@@ -536,9 +536,67 @@ async fn audit_events_wait_in_the_outbox_while_mongodb_is_down() {
     let path = format!("{base}/months/2026-11/categories/{}", food["id"].as_str().expect("id"));
     patch(&host, &token, &path, json!({"assigned": "50"})).await;
     patch(&host, &token, &path, json!({"assigned": "75"})).await;
-    let events = audit(&host, &token, &format!("{base}")).await;
+    let events = audit(&host, &token, &base).await;
     let updates: Vec<&Value> = events.iter().filter(|e| e["entity"] == "assignment").collect();
     assert_eq!(updates.len(), 2);
     assert_eq!(updates[0]["before"]["assigned"]["minor_units"], 5_000, "newest first: 50 → 75");
     assert_eq!(updates[0]["action"], "update");
+}
+
+#[tokio::test]
+async fn csv_import_previews_adds_and_flags_duplicates() {
+    let db = TestDatabase::create().await;
+    let (host, _mongo) = host(&db).await;
+    let (_, token) = user(&host, "judy").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "EU", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let account =
+        created(post(&host, &token, &format!("{base}/accounts"), json!({"name": "Giro", "type": "checking"})).await)
+            .await;
+    // A German bank: day first, comma decimals, dots between thousands,
+    // semicolons, separate debit and credit columns.
+    let mapping = json!({"date_column": "Buchung", "payee_column": "Empfänger", "outflow_column": "Soll",
+        "inflow_column": "Haben", "date_format": "DD.MM.YYYY", "decimal_separator": ",",
+        "thousands_separator": ".", "delimiter": ";"});
+    let statement = "Buchung;Empfänger;Soll;Haben\n01.11.2026;Arbeitgeber;;2.500,00\n03.11.2026;\"Markt; Filiale 3\";42,10;\n03.11.2026;Markt;42,10;\n31.11.2026;Kaputt;1,00;\n";
+    let imports = format!("{base}/imports");
+    let request = |csv: &str, dry_run: bool| json!({"account_id": account["id"], "csv": csv, "mapping": mapping, "dry_run": dry_run});
+    let preview = post(&host, &token, &imports, request(statement, true)).await;
+    assert_eq!(preview.status(), 200);
+    let preview: Value = preview.json().await.expect("json");
+    assert_eq!(
+        (preview["added"].as_i64(), preview["duplicates"].as_i64(), preview["errors"].as_i64()),
+        (Some(3), Some(0), Some(1))
+    );
+    assert_eq!(preview["rows"][1]["payee"], "Markt; Filiale 3");
+    assert_eq!(preview["rows"][0]["amount"]["minor_units"], 250_000);
+    assert_eq!(preview["rows"][1]["amount"]["minor_units"], -4_210);
+    assert_eq!(preview["rows"][3]["status"], "error", "31 November does not exist");
+    assert_eq!(preview["rows"][3]["line"], 5);
+    let listed: Value = get(&host, &token, &format!("{base}/transactions")).await.json().await.expect("json");
+    assert_eq!(listed["items"], json!([]), "a dry run writes nothing");
+
+    let first = created(post(&host, &token, &imports, request(statement, false)).await).await;
+    assert_eq!((first["added"].as_i64(), first["duplicates"].as_i64()), (Some(3), Some(0)));
+    // The next statement overlaps by one row (the second 42,10 on the 3rd is
+    // a different purchase, so only one of the two repeats).
+    let next = "Buchung;Empfänger;Soll;Haben\n03.11.2026;Markt;42,10;\n04.11.2026;Bäcker;3,20;\n";
+    let second = created(post(&host, &token, &imports, request(next, false)).await).await;
+    assert_eq!((second["added"].as_i64(), second["duplicates"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(second["rows"][0]["status"], "duplicate");
+    let listed: Value = get(&host, &token, &format!("{base}/transactions")).await.json().await.expect("json");
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(4));
+    let accounts: Value = get(&host, &token, &format!("{base}/accounts")).await.json().await.expect("json");
+    assert_eq!(accounts["items"][0]["balance"]["minor_units"], 250_000 - 4_210 - 4_210 - 320);
+
+    let bad_mapping = json!({"account_id": account["id"], "csv": statement,
+        "mapping": {"date_column": "Nope", "amount_column": "Soll", "outflow_column": "Soll", "date_format": "YY",
+                    "delimiter": ";"}});
+    let refused = expect_error(post(&host, &token, &imports, bad_mapping).await, 422, "validation_failed").await;
+    let fields: BTreeSet<&str> =
+        refused["error"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["field"].as_str()).collect();
+    let expected = BTreeSet::from(["mapping.date_format", "mapping.amount_column", "mapping.date_column"]);
+    assert_eq!(fields, expected, "{refused}");
+    let unclosed = json!({"account_id": account["id"], "csv": "a,b\n\"x,1\n", "mapping": {"date_column": "a", "amount_column": "b"}});
+    expect_error(post(&host, &token, &imports, unclosed).await, 422, "validation_failed").await;
 }

@@ -22,11 +22,14 @@ const RELAY_BATCH: i64 = 200;
 pub(crate) struct Written {
     pub response: Response,
     pub before: Option<Json>,
+    /// False for answers that changed nothing (a dry run): no audit event
+    /// and no idempotency record.
+    pub record: bool,
 }
 
 impl From<Response> for Written {
     fn from(response: Response) -> Self {
-        Self { response, before: None }
+        Self { response, before: None, record: true }
     }
 }
 
@@ -42,6 +45,7 @@ fn entity(path: &str) -> &'static str {
         [.., "categories"] => "category",
         [.., "months", _, "categories", _] => "assignment",
         [.., "moves"] => "money_move",
+        [.., "imports"] => "import",
         _ => "other",
     }
 }

@@ -268,7 +268,7 @@ pub(crate) fn set_assigned(req: &Request) -> Response {
         let view = month_view(req, tx, &budget.id, budget.exponent, &month)?;
         let before =
             json!({ "category_id": category, "month": &month[..7], "assigned": amount_json(before, budget.exponent) });
-        Ok(Written { response: Response::json(200, &view), before: Some(before) })
+        Ok(Written { response: Response::json(200, &view), before: Some(before), record: true })
     })
 }
 

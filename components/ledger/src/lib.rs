@@ -12,6 +12,7 @@
 
 mod audit;
 mod budgeting;
+mod import;
 mod transfers;
 
 use budget_sdk::money::{self, Currency};
@@ -142,11 +143,12 @@ fn write<W: Into<audit::Written>>(
         }
         let written: audit::Written = change(req, &tx, &owner)?.into();
         let response = written.response.clone();
-        if (200..300).contains(&response.status) {
+        let succeeded = written.record && (200..300).contains(&response.status);
+        if succeeded {
             audit::record(req, &tx, &owner, &written)?;
         }
         if let Some(key) = &key
-            && (200..300).contains(&response.status)
+            && succeeded
         {
             let recorded = tx
                 .execute(
@@ -702,6 +704,7 @@ fn handle(req: Request) -> Response {
         .post("/v1/budgets/{budget}/transactions", create_transaction)
         .get("/v1/budgets/{budget}/transactions", list_transactions)
         .get("/v1/budgets/{budget}/audit", audit::list_audit)
+        .post("/v1/budgets/{budget}/imports", import::create_import)
         .post("/v1/budgets/{budget}/transfers", transfers::create_transfer)
         .get("/v1/budgets/{budget}/transfers", transfers::list_transfers)
         .post("/v1/budgets/{budget}/category-groups", budgeting::create_group)
