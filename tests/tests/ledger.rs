@@ -600,3 +600,98 @@ async fn csv_import_previews_adds_and_flags_duplicates() {
     let unclosed = json!({"account_id": account["id"], "csv": "a,b\n\"x,1\n", "mapping": {"date_column": "a", "amount_column": "b"}});
     expect_error(post(&host, &token, &imports, unclosed).await, 422, "validation_failed").await;
 }
+
+#[tokio::test]
+async fn reports_add_up_spending_income_and_net_worth() {
+    let db = TestDatabase::create().await;
+    let (host, _mongo) = host(&db).await;
+    let (_, token) = user(&host, "karl").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let accounts_path = format!("{base}/accounts");
+    let open = |name: &str, kind: &str, on_budget: bool, opening: &str, date: &str| {
+        let body = json!({"name": name, "type": kind, "on_budget": on_budget, "opening_balance": opening,
+                          "opening_date": date});
+        post(&host, &token, &accounts_path, body)
+    };
+    let checking = created(open("Checking", "checking", true, "1000", "2026-10-01").await).await["id"].clone();
+    let brokerage = created(open("Brokerage", "savings", false, "0", "2026-10-01").await).await["id"].clone();
+    created(open("Card", "credit_card", true, "-200", "2026-11-01").await).await;
+    let group = created(post(&host, &token, &format!("{base}/category-groups"), json!({"name": "Life"})).await).await;
+    let mut ids = std::collections::HashMap::new();
+    for name in ["Groceries", "Household"] {
+        let body = json!({"group_id": group["id"], "name": name});
+        ids.insert(name, created(post(&host, &token, &format!("{base}/categories"), body).await).await["id"].clone());
+    }
+    let income = get(&host, &token, &format!("{base}/categories")).await.json::<Value>().await.expect("json")["items"]
+        [0]["id"]
+        .clone();
+    let transactions = format!("{base}/transactions");
+    let add = |body: Value| post(&host, &token, &transactions, body);
+    created(
+        add(json!({"account_id": checking, "date": "2026-10-05", "amount": "-100", "splits": [
+        {"amount": "-60", "category_id": ids["Groceries"]}, {"amount": "-40", "category_id": ids["Household"]}]}))
+        .await,
+    )
+    .await;
+    created(add(json!({"account_id": checking, "date": "2026-10-06", "amount": "-5"})).await).await;
+    created(add(json!({"account_id": checking, "date": "2026-11-01", "amount": "2000", "category_id": income})).await)
+        .await;
+    created(
+        add(json!({"account_id": checking, "date": "2026-11-09", "amount": "-50", "category_id": ids["Groceries"]}))
+            .await,
+    )
+    .await;
+    let transfer = json!({"from_account_id": checking, "to_account_id": brokerage, "date": "2026-10-20",
+                          "amount": "300", "category_id": ids["Household"]});
+    created(post(&host, &token, &format!("{base}/transfers"), transfer).await).await;
+
+    let report = |name: &str| {
+        let path = format!("{base}/reports/{name}?from=2026-10&to=2026-11");
+        let request = host.client.get(host.url(&path)).bearer_auth(&token);
+        async move { request.send().await.expect("report").json::<Value>().await.expect("json")["items"].clone() }
+    };
+    let spending: Vec<(String, String, i64)> = report("spending")
+        .await
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            let month = i["month"].as_str().unwrap_or_default().to_string();
+            let category = i["category_name"].as_str().unwrap_or_default().to_string();
+            (month, category, i["spent"]["minor_units"].as_i64().unwrap_or(0))
+        })
+        .collect();
+    let expected = [
+        ("2026-10", "Groceries", 6_000),
+        ("2026-10", "Household", 34_000),
+        ("2026-10", "uncategorized", 500),
+        ("2026-11", "Groceries", 5_000),
+    ];
+    assert_eq!(spending, expected.map(|(m, c, a)| (m.to_string(), c.to_string(), a)).to_vec());
+
+    let flows = report("income-expense").await;
+    let minor = |v: &Value, field: &str| v[field]["minor_units"].as_i64().expect("minor");
+    // October: 1000 in (opening), 405 out. November: 2000 − 200 (the card's
+    // opening debt) in, 50 out.
+    assert_eq!(
+        (minor(&flows[0], "income"), minor(&flows[0], "expense"), minor(&flows[0], "net")),
+        (100_000, 40_500, 59_500)
+    );
+    assert_eq!((minor(&flows[1], "income"), minor(&flows[1], "expense")), (180_000, 5_000));
+
+    let worth = report("net-worth").await;
+    // End of October: Checking 595 + Brokerage 300. End of November:
+    // Checking 2545 + Brokerage 300, Card −200.
+    assert_eq!((minor(&worth[0], "assets"), minor(&worth[0], "liabilities")), (89_500, 0));
+    assert_eq!(
+        (minor(&worth[1], "assets"), minor(&worth[1], "liabilities"), minor(&worth[1], "net_worth")),
+        (284_500, 20_000, 264_500)
+    );
+
+    let backwards = get(&host, &token, &format!("{base}/reports/net-worth?from=2026-11&to=2026-10")).await;
+    expect_error(backwards, 422, "validation_failed").await;
+    let missing = get(&host, &token, &format!("{base}/reports/spending")).await;
+    let body = expect_error(missing, 422, "validation_failed").await;
+    assert_eq!(body["error"]["fields"].as_array().map(Vec::len), Some(2));
+}

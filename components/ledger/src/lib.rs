@@ -13,6 +13,7 @@
 mod audit;
 mod budgeting;
 mod import;
+mod reports;
 mod transfers;
 
 use budget_sdk::money::{self, Currency};
@@ -705,6 +706,9 @@ fn handle(req: Request) -> Response {
         .get("/v1/budgets/{budget}/transactions", list_transactions)
         .get("/v1/budgets/{budget}/audit", audit::list_audit)
         .post("/v1/budgets/{budget}/imports", import::create_import)
+        .get("/v1/budgets/{budget}/reports/spending", reports::spending)
+        .get("/v1/budgets/{budget}/reports/income-expense", reports::income_expense)
+        .get("/v1/budgets/{budget}/reports/net-worth", reports::net_worth)
         .post("/v1/budgets/{budget}/transfers", transfers::create_transfer)
         .get("/v1/budgets/{budget}/transfers", transfers::list_transfers)
         .post("/v1/budgets/{budget}/category-groups", budgeting::create_group)
