@@ -695,3 +695,86 @@ async fn reports_add_up_spending_income_and_net_worth() {
     let body = expect_error(missing, 422, "validation_failed").await;
     assert_eq!(body["error"]["fields"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn delta_sync_returns_changes_and_deletions_since_a_knowledge_value() {
+    let db = TestDatabase::create().await;
+    let (host, _mongo) = host(&db).await;
+    let (_, token) = user(&host, "lena").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let account =
+        created(post(&host, &token, &format!("{base}/accounts"), json!({"name": "Cash", "type": "cash"})).await).await;
+    let transactions = format!("{base}/transactions");
+    let mut ids = Vec::new();
+    for amount in ["-1", "-2", "-3"] {
+        let body = json!({"account_id": account["id"], "date": "2026-11-10", "amount": amount});
+        ids.push(created(post(&host, &token, &transactions, body).await).await["id"].as_str().expect("id").to_string());
+    }
+    let sync = |since: i64, limit: u32| {
+        let request =
+            host.client.get(host.url(&format!("{transactions}?since={since}&limit={limit}"))).bearer_auth(&token);
+        async move {
+            let response = request.send().await.expect("sync");
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.expect("json")
+        }
+    };
+    let first = sync(0, 100).await;
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(3));
+    let known = first["knowledge"].as_i64().expect("knowledge");
+
+    let item = |id: &str| format!("{transactions}/{id}");
+    let changed = host
+        .client
+        .patch(host.url(&item(&ids[0])))
+        .bearer_auth(&token)
+        .json(&json!({"memo": "coffee"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(changed.status(), 200);
+    assert_eq!(changed.json::<Value>().await.expect("json")["memo"], "coffee");
+    let deleted = host.client.delete(host.url(&item(&ids[1]))).bearer_auth(&token).send().await.expect("delete");
+    assert_eq!(deleted.status(), 204);
+    let again = host.client.delete(host.url(&item(&ids[1]))).bearer_auth(&token).send().await.expect("delete");
+    expect_error(again, 404, "not_found").await;
+    let body = json!({"account_id": account["id"], "date": "2026-11-11", "amount": "-4"});
+    let fourth = created(post(&host, &token, &transactions, body).await).await["id"].as_str().expect("id").to_string();
+
+    let delta = sync(known, 100).await;
+    let changed_ids: Vec<&str> =
+        delta["items"].as_array().expect("items").iter().filter_map(|t| t["id"].as_str()).collect();
+    assert_eq!(changed_ids, [ids[0].as_str(), fourth.as_str()], "changed, then created, in change order");
+    assert_eq!(delta["deleted"], json!([ids[1]]));
+    let newer = delta["knowledge"].as_i64().expect("knowledge");
+    assert!(newer > known);
+    let quiet = sync(newer, 100).await;
+    assert_eq!(
+        (quiet["items"].clone(), quiet["deleted"].clone(), quiet["knowledge"].as_i64()),
+        (json!([]), json!([]), Some(newer))
+    );
+
+    // Page through a delta: each page's knowledge is where the next starts.
+    let page = sync(0, 2).await;
+    assert_eq!((page["items"].as_array().map(Vec::len), page["more"].as_bool()), (Some(2), Some(true)));
+    let rest = sync(page["knowledge"].as_i64().expect("knowledge"), 2).await;
+    assert_eq!((rest["items"].as_array().map(Vec::len), rest["more"].as_bool()), (Some(1), Some(false)));
+    assert_eq!(rest["deleted"], json!([ids[1]]));
+
+    let bad =
+        host.client.patch(host.url(&item(&ids[0]))).bearer_auth(&token).json(&json!({"amount": "1.234"})).send().await;
+    expect_error(bad.expect("send"), 422, "validation_failed").await;
+    let mixed = host
+        .client
+        .get(host.url(&format!("{transactions}?since=1&cursor=2026-11-10_1")))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    expect_error(mixed.expect("send"), 422, "validation_failed").await;
+    let events: Value =
+        get(&host, &token, &format!("{base}/audit?entity=transaction")).await.json().await.expect("json");
+    let actions: Vec<&str> =
+        events["items"].as_array().expect("items").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["create", "delete", "update", "create", "create", "create"]);
+}

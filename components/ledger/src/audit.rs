@@ -39,7 +39,7 @@ fn entity(path: &str) -> &'static str {
     match segments.as_slice() {
         ["", "v1", "budgets"] => "budget",
         [.., "accounts"] => "account",
-        [.., "transactions"] => "transaction",
+        [.., "transactions"] | [.., "transactions", _] => "transaction",
         [.., "transfers"] => "transfer",
         [.., "category-groups"] => "category_group",
         [.., "categories"] => "category",
@@ -54,13 +54,21 @@ fn entity(path: &str) -> &'static str {
 pub(crate) fn record(req: &Request, tx: &Transaction, owner: &str, written: &Written) -> Outcome<()> {
     let after: Json = serde_json::from_slice(&written.response.body).unwrap_or(Json::Null);
     let budget_id = req.param("budget").map(str::to_string).or_else(|| after["id"].as_str().map(str::to_string));
-    let entity_id = req.param("category").map(str::to_string).or_else(|| after["id"].as_str().map(str::to_string));
+    let entity_id = req
+        .param("category")
+        .or_else(|| req.param("transaction"))
+        .map(str::to_string)
+        .or_else(|| after["id"].as_str().map(str::to_string));
     let event = json!({
         "actor": owner,
         "budget_id": budget_id,
         "entity": entity(req.path()),
         "entity_id": entity_id,
-        "action": if written.before.is_some() { "update" } else { "create" },
+        "action": match (req.method(), &written.before) {
+            ("DELETE", _) => "delete",
+            (_, Some(_)) => "update",
+            (_, None) => "create",
+        },
         "method": req.method(),
         "path": req.path(),
         "before": written.before,

@@ -618,6 +618,183 @@ fn validate_splits(
     if invalid.is_empty() { Ok(lines) } else { Err(req.invalid(&invalid)) }
 }
 
+/// Delta sync of transactions: those created or changed after knowledge
+/// `since` (matching the filters), oldest change first, and the ids
+/// deleted after it. `knowledge` in the answer is where the next delta
+/// starts: the last returned change when the page is full, else the
+/// budget's current knowledge. Read in one snapshot, so nothing commits
+/// between the rows and the knowledge value.
+fn delta(
+    req: &Request,
+    tx: &Transaction,
+    budget: &Budget,
+    filters: &str,
+    mut params: Vec<Value>,
+    since: i64,
+    limit: i64,
+) -> Outcome<Response> {
+    let current = query(req, tx, "SELECT knowledge FROM budgets WHERE id = $1", &[Value::Uuid(budget.id.clone())])?;
+    let current = current.first().map_or(0, |r| int(&r[0]));
+    params.push(Value::Int64(since));
+    let since_param = params.len();
+    params.push(Value::Int64(limit + 1));
+    let rows = query(
+        req,
+        tx,
+        &format!(
+            "SELECT {TRANSACTION_COLUMNS}, t.knowledge FROM transactions t
+              WHERE t.budget_id = $1{filters} AND t.knowledge > ${since_param}
+              ORDER BY t.knowledge LIMIT ${}",
+            params.len()
+        ),
+        &params,
+    )?;
+    let more = rows.len() as i64 > limit;
+    let page = &rows[..rows.len().min(limit as usize)];
+    let knowledge = if more { page.last().map_or(current, |r| int(&r[11])) } else { current };
+    let deleted = query(
+        req,
+        tx,
+        "SELECT id::text FROM tombstones
+          WHERE budget_id = $1 AND entity = 'transaction' AND knowledge > $2 AND knowledge <= $3 ORDER BY knowledge",
+        &[Value::Uuid(budget.id.clone()), Value::Int64(since), Value::Int64(knowledge)],
+    )?;
+    let items: Vec<Json> = page.iter().map(|r| transaction_json(r, budget.exponent)).collect();
+    let deleted: Vec<String> = deleted.iter().map(|r| text(&r[0])).collect();
+    Ok(Response::json(200, &json!({ "items": items, "deleted": deleted, "knowledge": knowledge, "more": more })))
+}
+
+/// The transaction as the API shows it, when it belongs to the budget.
+fn transaction_of(req: &Request, tx: &Transaction, budget: &Budget, id: &str) -> Outcome<Vec<Value>> {
+    let missing = || req.error(404, "not_found", "no such transaction");
+    if !is_uuid(id) {
+        return Err(missing());
+    }
+    let rows = query(
+        req,
+        tx,
+        &format!("SELECT {TRANSACTION_COLUMNS} FROM transactions t WHERE t.id = $1 AND t.budget_id = $2 FOR UPDATE"),
+        &[Value::Uuid(id.to_string()), Value::Uuid(budget.id.clone())],
+    )?;
+    rows.into_iter().next().ok_or_else(missing)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransactionPatch {
+    #[serde(default)]
+    date: Option<String>,
+    #[serde(default)]
+    amount: Option<String>,
+    #[serde(default)]
+    payee: Option<String>,
+    #[serde(default)]
+    memo: Option<String>,
+    #[serde(default)]
+    cleared: Option<bool>,
+    /// A category id, or `null` to clear it; absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    category_id: Option<Json>,
+}
+
+/// Tells an explicit `null` (`Some(Null)`) from an absent field (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(deserializer).map(Some)
+}
+
+/// `PATCH …/transactions/{transaction}`: changes the given fields. A split
+/// transaction keeps its amount and categories (its lines hold them).
+fn update_transaction(req: &Request) -> Response {
+    write(req, |req, tx, owner| {
+        let budget = budget(req, tx, owner)?;
+        let id = req.param("transaction").unwrap_or_default().to_string();
+        let current = transaction_of(req, tx, &budget, &id)?;
+        let before = transaction_json(&current, budget.exponent);
+        let split = before["splits"].as_array().is_some_and(|lines| !lines.is_empty());
+        let patch: TransactionPatch = req.json()?;
+        let mut invalid = Vec::new();
+        let amount = match &patch.amount {
+            None => None,
+            Some(_) if split => {
+                invalid.push(("amount", "a split transaction's amount is its lines' sum".to_string()));
+                None
+            }
+            Some(text) => match money::parse(text, budget.exponent) {
+                Ok(minor) => Some(minor),
+                Err(e) => {
+                    invalid.push(("amount", e.to_string()));
+                    None
+                }
+            },
+        };
+        if patch.date.as_deref().is_some_and(|d| !is_date(d)) {
+            invalid.push(("date", "a date, YYYY-MM-DD".to_string()));
+        }
+        if patch.payee.as_deref().is_some_and(|p| p.chars().count() > 200) {
+            invalid.push(("payee", "at most 200 characters".to_string()));
+        }
+        if patch.memo.as_deref().is_some_and(|m| m.chars().count() > 1000) {
+            invalid.push(("memo", "at most 1000 characters".to_string()));
+        }
+        let category = match &patch.category_id {
+            None => None,
+            Some(Json::Null) => Some(Value::Null),
+            Some(_) if split => {
+                invalid.push(("category_id", "a split transaction takes its categories from its lines".to_string()));
+                None
+            }
+            Some(Json::String(id)) if known_category(req, tx, &budget.id, id)? => Some(Value::Uuid(id.clone())),
+            Some(_) => {
+                invalid.push(("category_id", "no such category in this budget".to_string()));
+                None
+            }
+        };
+        if !invalid.is_empty() {
+            return Err(req.invalid(&invalid));
+        }
+        query(
+            req,
+            tx,
+            "UPDATE transactions SET
+                 date = COALESCE($2, date), amount = COALESCE($3, amount), payee = COALESCE($4, payee),
+                 memo = COALESCE($5, memo), cleared = COALESCE($6, cleared),
+                 category_id = CASE WHEN $7 THEN $8 ELSE category_id END
+              WHERE id = $1 RETURNING id",
+            &[
+                Value::Uuid(id.clone()),
+                patch.date.map_or(Value::Null, Value::Date),
+                amount.map_or(Value::Null, Value::Int64),
+                patch.payee.map_or(Value::Null, Value::Text),
+                patch.memo.map_or(Value::Null, Value::Text),
+                patch.cleared.map_or(Value::Null, Value::Boolean),
+                Value::Boolean(category.is_some()),
+                category.unwrap_or(Value::Null),
+            ],
+        )?;
+        let after = transaction_of(req, tx, &budget, &id)?;
+        Ok(audit::Written {
+            response: Response::json(200, &transaction_json(&after, budget.exponent)),
+            before: Some(before),
+            record: true,
+        })
+    })
+}
+
+/// `DELETE …/transactions/{transaction}`: 204; delta sync reports the id.
+fn delete_transaction(req: &Request) -> Response {
+    write(req, |req, tx, owner| {
+        let budget = budget(req, tx, owner)?;
+        let id = req.param("transaction").unwrap_or_default().to_string();
+        let current = transaction_of(req, tx, &budget, &id)?;
+        query(req, tx, "DELETE FROM transactions WHERE id = $1 RETURNING id", &[Value::Uuid(id)])?;
+        Ok(audit::Written {
+            response: Response::new(204),
+            before: Some(transaction_json(&current, budget.exponent)),
+            record: true,
+        })
+    })
+}
+
 /// Appends ` AND <clause> $n<cast>` with `value` as parameter n.
 fn add_filter(filters: &mut String, params: &mut Vec<Value>, clause: &str, cast: &str, value: Value) {
     params.push(value);
@@ -668,8 +845,22 @@ fn list_transactions(req: &Request) -> Response {
         if let Some(payee) = req.query_param("payee") {
             add_filter(&mut filters, &mut params, "payee =", "", Value::Text(payee.to_string()));
         }
+        let since = match req.query_param("since").map(str::parse::<i64>) {
+            None => None,
+            Some(Ok(k)) if k >= 0 => Some(k),
+            Some(_) => {
+                invalid.push(("since", "a knowledge value from an earlier answer".to_string()));
+                None
+            }
+        };
+        if since.is_some() && cursor.is_some() {
+            invalid.push(("cursor", "not with since: a delta continues with the knowledge it answered".to_string()));
+        }
         if !invalid.is_empty() {
             return Err(req.invalid(&invalid));
+        }
+        if let Some(since) = since {
+            return delta(req, tx, &budget, &filters, params, since, limit);
         }
         if let Some((date, seq)) = cursor {
             params.push(Value::Date(date));
@@ -704,6 +895,8 @@ fn handle(req: Request) -> Response {
         .get("/v1/budgets/{budget}/accounts", list_accounts)
         .post("/v1/budgets/{budget}/transactions", create_transaction)
         .get("/v1/budgets/{budget}/transactions", list_transactions)
+        .patch("/v1/budgets/{budget}/transactions/{transaction}", update_transaction)
+        .delete("/v1/budgets/{budget}/transactions/{transaction}", delete_transaction)
         .get("/v1/budgets/{budget}/audit", audit::list_audit)
         .post("/v1/budgets/{budget}/imports", import::create_import)
         .get("/v1/budgets/{budget}/reports/spending", reports::spending)
