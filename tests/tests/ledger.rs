@@ -778,3 +778,151 @@ async fn delta_sync_returns_changes_and_deletions_since_a_knowledge_value() {
         events["items"].as_array().expect("items").iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions, ["create", "delete", "update", "create", "create", "create"]);
 }
+
+/// Minor units as the decimal string a client sends for a currency.
+fn decimal(minor: i64, exponent: u32) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let digits = minor.unsigned_abs().to_string();
+    if exponent == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = exponent as usize + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - exponent as usize);
+    format!("{sign}{whole}.{fraction}")
+}
+
+/// A realistic November and the December after it, in `currency`. Every
+/// amount is given in minor units, so the hand-computed figures below hold
+/// for EUR (cents), JPY (yen) and BHD (fils) alike; only the strings sent
+/// and parsed differ.
+async fn realistic_month(currency: &str, exponent: u32) {
+    let db = TestDatabase::create().await;
+    let (host, _mongo) = host(&db).await;
+    let (_, token) = user(&host, &format!("month-{currency}")).await;
+    let money = |minor: i64| decimal(minor, exponent);
+    let budget =
+        created(post(&host, &token, "/v1/budgets", json!({"name": currency, "currency": currency})).await).await;
+    assert_eq!(budget["exponent"].as_u64(), Some(u64::from(exponent)));
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let accounts_path = format!("{base}/accounts");
+    let checking = created(post(&host, &token, &accounts_path, json!({"name": "Checking", "type": "checking"})).await)
+        .await["id"]
+        .clone();
+    let savings = created(post(&host, &token, &accounts_path, json!({"name": "Savings", "type": "savings"})).await)
+        .await["id"]
+        .clone();
+    let categories: Value = get(&host, &token, &format!("{base}/categories")).await.json().await.expect("json");
+    let income = categories["items"][0]["id"].clone();
+    let group =
+        created(post(&host, &token, &format!("{base}/category-groups"), json!({"name": "Monthly"})).await).await;
+    let mut ids = std::collections::HashMap::new();
+    for (name, carryover) in [("Groceries", false), ("Rent", false), ("Dining", false), ("Utilities", true)] {
+        let body = json!({"group_id": group["id"], "name": name, "carryover": carryover});
+        ids.insert(name, created(post(&host, &token, &format!("{base}/categories"), body).await).await["id"].clone());
+    }
+    for (name, minor) in [("Groceries", 40_000), ("Rent", 120_000), ("Dining", 10_000), ("Utilities", 20_000)] {
+        let path = format!("{base}/months/2026-11/categories/{}", ids[name].as_str().expect("id"));
+        patch(&host, &token, &path, json!({"assigned": money(minor)})).await;
+    }
+
+    let transactions = format!("{base}/transactions");
+    let spend = |date: &str, minor: i64, category: Option<&Value>| json!({"account_id": checking, "date": date, "amount": money(minor), "category_id": category});
+    created(post(&host, &token, &transactions, spend("2026-11-01", 300_000, Some(&income))).await).await;
+    created(post(&host, &token, &transactions, spend("2026-11-02", -120_000, Some(&ids["Rent"]))).await).await;
+    created(post(&host, &token, &transactions, spend("2026-11-05", -25_000, Some(&ids["Groceries"]))).await).await;
+    let split = json!({"account_id": checking, "date": "2026-11-08", "amount": money(-18_000), "payee": "Market",
+        "splits": [{"amount": money(-15_000), "category_id": ids["Groceries"]},
+                   {"amount": money(-3_000), "category_id": ids["Dining"]}]});
+    created(post(&host, &token, &transactions, split).await).await;
+    created(post(&host, &token, &transactions, spend("2026-11-12", -9_000, Some(&ids["Dining"]))).await).await;
+    created(post(&host, &token, &transactions, spend("2026-11-20", -23_000, Some(&ids["Utilities"]))).await).await;
+    let transfer = json!({"from_account_id": checking, "to_account_id": savings, "date": "2026-11-15",
+                          "amount": money(50_000)});
+    created(post(&host, &token, &format!("{base}/transfers"), transfer).await).await;
+
+    // Two statements; the second repeats the first one's bakery row.
+    let imports = format!("{base}/imports");
+    let mapping = json!({"date_column": "date", "payee_column": "payee", "amount_column": "amount"});
+    let statement = |rows: &[(&str, &str, i64)]| {
+        let mut csv = String::from("date,payee,amount\n");
+        for (date, payee, minor) in rows {
+            csv.push_str(&format!("{date},{payee},{}\n", money(*minor)));
+        }
+        json!({"account_id": checking, "csv": csv, "mapping": mapping})
+    };
+    let first = statement(&[("2026-11-25", "Grocer", -4_000), ("2026-11-26", "Bakery", -1_500)]);
+    let first = created(post(&host, &token, &imports, first).await).await;
+    assert_eq!((first["added"].as_i64(), first["duplicates"].as_i64()), (Some(2), Some(0)));
+    let second = statement(&[("2026-11-26", "Bakery", -1_500), ("2026-11-28", "Pharmacy", -2_500)]);
+    let second = created(post(&host, &token, &imports, second).await).await;
+    assert_eq!((second["added"].as_i64(), second["duplicates"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(second["rows"][0]["status"], "duplicate");
+    // File the grocer's row under Groceries.
+    let page: Value = get(&host, &token, &format!("{transactions}?payee=Grocer")).await.json().await.expect("json");
+    let grocer = page["items"][0]["id"].as_str().expect("imported grocer").to_string();
+    let refile = json!({"category_id": ids["Groceries"]});
+    let refiled =
+        host.client.patch(host.url(&format!("{transactions}/{grocer}"))).bearer_auth(&token).json(&refile).send().await;
+    assert_eq!(refiled.expect("patch").status(), 200);
+
+    // November by hand. Groceries: 400 − 250 − 150 − 40 = −40 (overspent,
+    // no carryover). Rent: 0. Dining: 100 − 30 − 90 = −20 (overspent, no
+    // carryover). Utilities: 200 − 230 = −30 (carried). Income 3000,
+    // assigned 1900, to be budgeted 1100. Bakery and pharmacy (−15, −25)
+    // stay uncategorized.
+    let november: Value = get(&host, &token, &format!("{base}/months/2026-11")).await.json().await.expect("json");
+    assert_eq!(figures(&november, "Groceries"), (40_000, -44_000, -4_000));
+    assert_eq!(figures(&november, "Rent"), (120_000, -120_000, 0));
+    assert_eq!(figures(&november, "Dining"), (10_000, -12_000, -2_000));
+    assert_eq!(figures(&november, "Utilities"), (20_000, -23_000, -3_000));
+    assert_eq!((minor(&november, "income"), minor(&november, "assigned")), (300_000, 190_000));
+    assert_eq!((minor(&november, "activity"), minor(&november, "to_be_budgeted")), (-199_000, 110_000));
+    assert_eq!(minor(&november, "uncategorized_activity"), -4_000);
+    assert_eq!(november["to_be_budgeted"]["amount"], money(110_000));
+
+    // December: Groceries and Dining start at 0 and their 60 comes out of to
+    // be budgeted; Utilities carries −30.
+    let december: Value = get(&host, &token, &format!("{base}/months/2026-12")).await.json().await.expect("json");
+    assert_eq!(figures(&december, "Groceries"), (0, 0, 0));
+    assert_eq!(figures(&december, "Dining"), (0, 0, 0));
+    assert_eq!(figures(&december, "Utilities"), (0, 0, -3_000));
+    assert_eq!(minor(&december, "overspent_last_month"), 6_000);
+    assert_eq!(minor(&december, "to_be_budgeted"), 104_000);
+
+    // Checking: 3000 − 1200 − 250 − 180 − 90 − 230 − 500 − 40 − 15 − 25 = 470;
+    // Savings 500 from the transfer.
+    let accounts: Value = get(&host, &token, &accounts_path).await.json().await.expect("json");
+    let balances: Vec<i64> = accounts["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|a| a["balance"]["minor_units"].as_i64())
+        .collect();
+    assert_eq!(balances, [47_000, 50_000]);
+    assert_eq!(accounts["items"][0]["balance"]["amount"], money(47_000));
+    // On-budget money = to be budgeted + what the categories hold + what is
+    // still uncategorized (1040 − 30 − 40 = 970 = 470 + 500), from the API's own figures.
+    let held: i64 = december["categories"]
+        .as_array()
+        .expect("categories")
+        .iter()
+        .filter_map(|c| c["available"]["minor_units"].as_i64())
+        .sum();
+    let accounted = minor(&december, "to_be_budgeted") + held + minor(&november, "uncategorized_activity");
+    assert_eq!(accounted, balances.iter().sum::<i64>());
+}
+
+#[tokio::test]
+async fn a_realistic_month_in_euros() {
+    realistic_month("EUR", 2).await;
+}
+
+#[tokio::test]
+async fn a_realistic_month_in_yen() {
+    realistic_month("JPY", 0).await;
+}
+
+#[tokio::test]
+async fn a_realistic_month_in_bahraini_dinars() {
+    realistic_month("BHD", 3).await;
+}
