@@ -17,7 +17,7 @@ async fn host(db: &TestDatabase) -> (HostProcess, OwnedMongo) {
 
 async fn host_with(db: &TestDatabase, mongo: OwnedMongo) -> (HostProcess, OwnedMongo) {
     let apps = format!(
-        "[apps.ledger]\nroutes = [\"/v1/budgets\"]\ncomponent = \"{}\"\ncapabilities = [\"sql\", \"docs\"]\n\
+        "[apps.ledger]\nroutes = [\"/v1/budgets\"]\ncomponent = \"{}\"\ncapabilities = [\"sql\", \"docs\", \"cache\"]\n\
          auth = \"user\"\nmigrations = \"{}\"\n",
         component("ledger").display(),
         repo_root().join("components/ledger/migrations").display()
@@ -338,6 +338,21 @@ async fn months_assign_roll_over_and_move_money() {
     assert_eq!(figures(&october, "Rent"), (50_000, -50_000, 0));
     assert_eq!(figures(&october, "Debt"), (5_000, -8_000, -3_000));
     assert_eq!(minor(&october, "to_be_budgeted"), 25_000);
+    // The summary is cached until the budget next changes.
+    let cache_state = |response: &reqwest::Response| {
+        response.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    };
+    let october_path = format!("{base}/months/2026-10");
+    let cached = get(&host, &token, &october_path).await;
+    assert_eq!(cache_state(&cached), "hit");
+    assert_eq!(cached.json::<Value>().await.expect("json"), october);
+    patch(&host, &token, &format!("{base}/months/2026-10/categories/{}", ids["Rent"]), json!({"assigned": "510"}))
+        .await;
+    let fresh = get(&host, &token, &october_path).await;
+    assert_eq!(cache_state(&fresh), "miss", "a write invalidates the cached summary");
+    assert_eq!(minor(&fresh.json::<Value>().await.expect("json"), "to_be_budgeted"), 24_000);
+    patch(&host, &token, &format!("{base}/months/2026-10/categories/{}", ids["Rent"]), json!({"assigned": "500"}))
+        .await;
 
     // November: 2000 of income, a 5.00 purchase left uncategorized.
     created(post(&host, &token, &transactions, spend("2026-11-01", "2000", Some(&income))).await).await;

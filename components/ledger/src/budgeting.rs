@@ -12,6 +12,7 @@
 use crate::audit::Written;
 use crate::{Outcome, amount_json, budget, int, is_uuid, query, read, text, write};
 use budget_core::month::{self, MonthInput};
+use budget_sdk::cache;
 use budget_sdk::money;
 use budget_sdk::serde_json::{Value as Json, json};
 use budget_sdk::sql::{Transaction, Value};
@@ -322,13 +323,34 @@ pub(crate) fn move_money(req: &Request) -> Response {
     })
 }
 
+/// `GET …/months/{month}`, cached in Redis under the budget's knowledge:
+/// every write to the budget moves its knowledge, so a cached summary is
+/// never served after a change (`x-cache: hit` or `miss`). The cache is an
+/// optimisation only: when it is unavailable the summary is computed.
 pub(crate) fn get_month(req: &Request) -> Response {
     read(req, |req, tx, owner| {
         let budget = budget(req, tx, owner)?;
         let month = month_param(req)?;
-        month_view(req, tx, &budget.id, budget.exponent, &month).map(|view| Response::json(200, &view))
+        let knowledge =
+            query(req, tx, "SELECT knowledge FROM budgets WHERE id = $1", &[Value::Uuid(budget.id.clone())])?;
+        let key = format!("month:{}:{}:{}", budget.id, &month[..7], knowledge.first().map_or(0, |r| int(&r[0])));
+        if let Ok(Some(cached)) = cache::get(&key) {
+            return Ok(Response::new(200)
+                .with_header("content-type", "application/json")
+                .with_header("x-cache", "hit")
+                .with_body(cached));
+        }
+        let view = month_view(req, tx, &budget.id, budget.exponent, &month)?;
+        let response = Response::json(200, &view).with_header("x-cache", "miss");
+        if let Err(error) = cache::set(&key, &response.body, Some(SUMMARY_TTL_MS)) {
+            budget_sdk::log::debug("ledger", &format!("month summary not cached: {error:?}"));
+        }
+        Ok(response)
     })
 }
+
+/// Old versions are never read again; they expire.
+const SUMMARY_TTL_MS: u64 = 60 * 60 * 1000;
 
 /// Months are numbered `year * 12 + month - 1`.
 fn month_index(date: &str) -> Option<i64> {
