@@ -260,7 +260,7 @@ def main() -> int:
     ap.add_argument("--host-bin", default=os.environ.get("BUDGET_HOST_BIN") or os.path.join(
         os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "budget-host"),
         help="budget-host binary (default: $BUDGET_HOST_BIN, else $CARGO_TARGET_DIR/debug/budget-host)")
-    ap.add_argument("--apps", default=os.path.join(ROOT, "apps.toml"), help="apps file (default: the repo's)")
+    ap.add_argument("--apps", help="apps file (default: the repo's hello component alone, which needs no backend)")
     ap.add_argument("--path", default="/hello/drill", help="request path under load")
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
@@ -273,15 +273,22 @@ def main() -> int:
     args = ap.parse_args()
 
     binary = os.path.abspath(args.host_bin)
-    apps = os.path.abspath(args.apps)
     if not os.access(binary, os.X_OK):
         fail(f"no budget-host binary at {binary} (build it: `just build`, or pass --host-bin)")
-    if not os.path.isfile(apps):
-        fail(f"no apps file at {apps}")
     ensure_tools()
 
     duration = 6 if args.short else 30
     workdir = tempfile.mkdtemp(prefix="budget-drill-")
+    if args.apps:
+        apps = os.path.abspath(args.apps)
+    else:
+        # The drill is about draining, not backends: serve hello only.
+        hello = os.path.join(ROOT, "components", "target", "wasm32-wasip2", "release", "hello.wasm")
+        apps = os.path.join(workdir, "apps.toml")
+        with open(apps, "w", encoding="utf-8") as fh:
+            fh.write(f'[apps.hello]\nroutes = ["/hello"]\ncomponent = "{hello}"\n')
+    if not os.path.isfile(apps):
+        fail(f"no apps file at {apps}")
     port1, port2, proxy_port, stats_port = free_ports(4)
     cache = os.path.join(workdir, "compiled")
     delay = args.shutdown_delay_ms
