@@ -16,6 +16,22 @@ use budget_sdk::{Request, Response};
 
 const MAX_MONTHS: i64 = 120;
 
+/// The budget's money movements from `$2` to the end of `$3`'s month, one
+/// row per (month, category, amount): on-budget transactions, split lines
+/// in place of their transaction, and transfers across the budget's edge
+/// (negative when money leaves it).
+const LINES: &str = "lines AS (
+    SELECT date_trunc('month', t.date)::date AS month, COALESCE(s.category_id, t.category_id) AS category_id,
+           COALESCE(s.amount, t.amount) AS amount
+      FROM transactions t JOIN accounts a ON a.id = t.account_id
+           LEFT JOIN transaction_splits s ON s.transaction_id = t.id
+     WHERE t.budget_id = $1 AND a.on_budget AND t.date >= $2 AND t.date < ($3::date + interval '1 month')
+    UNION ALL
+    SELECT date_trunc('month', x.date)::date, x.category_id, CASE WHEN f.on_budget THEN -x.amount ELSE x.amount END
+      FROM transfers x JOIN accounts f ON f.id = x.from_account_id JOIN accounts d ON d.id = x.to_account_id
+     WHERE x.budget_id = $1 AND f.on_budget <> d.on_budget
+       AND x.date >= $2 AND x.date < ($3::date + interval '1 month'))";
+
 /// `from` and `to` as first days of months, checked.
 fn range(req: &Request) -> Outcome<(String, String)> {
     let month = |name: &'static str| -> Result<(String, i64), (&'static str, String)> {
@@ -51,22 +67,14 @@ pub(crate) fn spending(req: &Request) -> Response {
         let rows = crate::query(
             req,
             tx,
-            "WITH lines AS (
-                 SELECT date_trunc('month', t.date)::date AS month, COALESCE(s.category_id, t.category_id) AS category_id,
-                        COALESCE(s.amount, t.amount) AS amount
-                   FROM transactions t JOIN accounts a ON a.id = t.account_id
-                        LEFT JOIN transaction_splits s ON s.transaction_id = t.id
-                  WHERE t.budget_id = $1 AND a.on_budget AND t.date >= $2 AND t.date < ($3::date + interval '1 month')
-                 UNION ALL
-                 SELECT date_trunc('month', x.date)::date, x.category_id, -x.amount
-                   FROM transfers x JOIN accounts f ON f.id = x.from_account_id JOIN accounts d ON d.id = x.to_account_id
-                  WHERE x.budget_id = $1 AND f.on_budget AND NOT d.on_budget
-                    AND x.date >= $2 AND x.date < ($3::date + interval '1 month'))
+            &format!(
+                "WITH {LINES}
              SELECT to_char(l.month, 'YYYY-MM'), l.category_id::text, c.name, (-sum(l.amount))::bigint
                FROM lines l LEFT JOIN categories c ON c.id = l.category_id
                     LEFT JOIN category_groups g ON g.id = c.group_id
               WHERE l.amount < 0 AND NOT COALESCE(g.is_income, false)
-              GROUP BY 1, 2, 3 ORDER BY 1, 3 NULLS LAST",
+              GROUP BY 1, 2, 3 ORDER BY 1, 3 NULLS LAST"
+            ),
             &[Value::Uuid(budget.id), Value::Date(from), Value::Date(to)],
         )?;
         let items: Vec<Json> = rows
@@ -92,25 +100,16 @@ pub(crate) fn income_expense(req: &Request) -> Response {
         let rows = crate::query(
             req,
             tx,
-            "WITH months AS (SELECT generate_series($2::date, $3::date, interval '1 month')::date AS month),
-                  lines AS (
-                 SELECT date_trunc('month', t.date)::date AS month, COALESCE(s.category_id, t.category_id) AS category_id,
-                        COALESCE(s.amount, t.amount) AS amount
-                   FROM transactions t JOIN accounts a ON a.id = t.account_id
-                        LEFT JOIN transaction_splits s ON s.transaction_id = t.id
-                  WHERE t.budget_id = $1 AND a.on_budget AND t.date >= $2 AND t.date < ($3::date + interval '1 month')
-                 UNION ALL
-                 SELECT date_trunc('month', x.date)::date, x.category_id,
-                        CASE WHEN f.on_budget THEN -x.amount ELSE x.amount END
-                   FROM transfers x JOIN accounts f ON f.id = x.from_account_id JOIN accounts d ON d.id = x.to_account_id
-                  WHERE x.budget_id = $1 AND f.on_budget <> d.on_budget
-                    AND x.date >= $2 AND x.date < ($3::date + interval '1 month'))
+            &format!(
+                "WITH months AS (SELECT generate_series($2::date, $3::date, interval '1 month')::date AS month),
+                  {LINES}
              SELECT to_char(m.month, 'YYYY-MM'),
                     COALESCE(sum(l.amount) FILTER (WHERE g.is_income), 0)::bigint,
                     COALESCE(-sum(l.amount) FILTER (WHERE NOT COALESCE(g.is_income, false)), 0)::bigint
                FROM months m LEFT JOIN lines l ON l.month = m.month
                     LEFT JOIN categories c ON c.id = l.category_id LEFT JOIN category_groups g ON g.id = c.group_id
-              GROUP BY m.month ORDER BY m.month",
+              GROUP BY m.month ORDER BY m.month"
+            ),
             &[Value::Uuid(budget.id), Value::Date(from), Value::Date(to)],
         )?;
         let items: Vec<Json> = rows
