@@ -112,19 +112,7 @@ pub(crate) fn income_expense(req: &Request) -> Response {
             ),
             &[Value::Uuid(budget.id), Value::Date(from), Value::Date(to)],
         )?;
-        let items: Vec<Json> = rows
-            .iter()
-            .map(|r| {
-                let (income, expense) = (int(&r[1]), int(&r[2]));
-                json!({
-                    "month": text(&r[0]),
-                    "income": amount_json(income, budget.exponent),
-                    "expense": amount_json(expense, budget.exponent),
-                    "net": amount_json(income - expense, budget.exponent),
-                })
-            })
-            .collect();
-        Ok(Response::json(200, &json!({ "items": items })))
+        Ok(monthly(&rows, budget.exponent, ["income", "expense", "net"]))
     })
 }
 
@@ -152,18 +140,22 @@ pub(crate) fn net_worth(req: &Request) -> Response {
               GROUP BY m.month ORDER BY m.month",
             &[Value::Uuid(budget.id), Value::Date(from), Value::Date(to)],
         )?;
-        let items: Vec<Json> = rows
-            .iter()
-            .map(|r| {
-                let (assets, liabilities) = (int(&r[1]), int(&r[2]));
-                json!({
-                    "month": text(&r[0]),
-                    "assets": amount_json(assets, budget.exponent),
-                    "liabilities": amount_json(liabilities, budget.exponent),
-                    "net_worth": amount_json(assets - liabilities, budget.exponent),
-                })
-            })
-            .collect();
-        Ok(Response::json(200, &json!({ "items": items })))
+        Ok(monthly(&rows, budget.exponent, ["assets", "liabilities", "net_worth"]))
     })
+}
+
+/// Rows of (month, a, b) as `{month, names[0]: a, names[1]: b, names[2]: a − b}`.
+fn monthly(rows: &[Vec<Value>], exponent: u8, names: [&str; 3]) -> Response {
+    let items: Vec<Json> = rows
+        .iter()
+        .map(|r| {
+            let (a, b) = (int(&r[1]), int(&r[2]));
+            let mut item = json!({ "month": text(&r[0]) });
+            item[names[0]] = amount_json(a, exponent);
+            item[names[1]] = amount_json(b, exponent);
+            item[names[2]] = amount_json(a - b, exponent);
+            item
+        })
+        .collect();
+    Response::json(200, &json!({ "items": items }))
 }
