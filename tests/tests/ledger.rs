@@ -941,3 +941,64 @@ async fn a_realistic_month_in_yen() {
 async fn a_realistic_month_in_bahraini_dinars() {
     realistic_month("BHD", 3).await;
 }
+
+#[tokio::test]
+async fn closing_an_account_moves_its_balance_and_lists_sync_by_knowledge() {
+    let db = TestDatabase::create().await;
+    let (host, _mongo) = host(&db).await;
+    let (_, token) = user(&host, "mia").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let accounts_path = format!("{base}/accounts");
+    let open = |name: &str, on_budget: bool, opening: &str| {
+        let body = json!({"name": name, "type": "checking", "on_budget": on_budget, "opening_balance": opening,
+                          "opening_date": "2026-11-01"});
+        post(&host, &token, &accounts_path, body)
+    };
+    let old = created(open("Old bank", true, "120.50").await).await["id"].as_str().expect("id").to_string();
+    let new = created(open("New bank", true, "10").await).await["id"].as_str().expect("id").to_string();
+    let tracking = created(open("Pension", false, "0").await).await["id"].as_str().expect("id").to_string();
+    let listing: Value = get(&host, &token, &accounts_path).await.json().await.expect("json");
+    let known = listing["knowledge"].as_i64().expect("knowledge");
+
+    let close = |id: &str, body: Value| {
+        let path = format!("{accounts_path}/{id}/close");
+        let (host, token) = (&host, &token);
+        async move { post(host, token, &path, body).await }
+    };
+    let refused = close(&old, json!({})).await;
+    let body = expect_error(refused, 422, "validation_failed").await;
+    assert_eq!(body["error"]["fields"][0]["field"], "transfer_to_account_id");
+    expect_error(close(&old, json!({"transfer_to_account_id": tracking})).await, 422, "validation_failed").await;
+    let closed = close(&old, json!({"transfer_to_account_id": new, "date": "2026-11-30"})).await;
+    assert_eq!(closed.status(), 200);
+    let closed: Value = closed.json().await.expect("json");
+    assert_eq!((closed["closed"].as_bool(), closed["balance"]["minor_units"].as_i64()), (Some(true), Some(0)));
+    expect_error(close(&old, json!({})).await, 409, "conflict").await;
+    let late = json!({"account_id": old, "date": "2026-12-01", "amount": "-1"});
+    expect_error(post(&host, &token, &format!("{base}/transactions"), late).await, 422, "validation_failed").await;
+
+    // Only the changes since `known`: the closed account and the new bank's
+    // transfer; the pension account did not change.
+    let delta: Value = get(&host, &token, &format!("{accounts_path}?since={known}")).await.json().await.expect("json");
+    let names: Vec<&str> =
+        delta["items"].as_array().expect("items").iter().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(names, ["Old bank"]);
+    assert!(delta["knowledge"].as_i64().expect("knowledge") > known);
+    let all: Value = get(&host, &token, &accounts_path).await.json().await.expect("json");
+    let balance = |name: &str| {
+        all["items"].as_array().and_then(|a| a.iter().find(|x| x["name"] == name)).expect("account")["balance"]
+            ["minor_units"]
+            .as_i64()
+    };
+    assert_eq!((balance("Old bank"), balance("New bank")), (Some(0), Some(13_050)));
+    let transfers: Value =
+        get(&host, &token, &format!("{base}/transfers?since={known}")).await.json().await.expect("json");
+    assert_eq!(transfers["items"][0]["amount"]["minor_units"], 12_050);
+    assert_eq!(transfers["items"][0]["memo"], "Closing balance");
+    assert_eq!(transfers["deleted"], json!([]));
+    let categories: Value =
+        get(&host, &token, &format!("{base}/categories?since={known}")).await.json().await.expect("json");
+    assert_eq!(categories["items"], json!([]), "no category changed");
+    expect_error(get(&host, &token, &format!("{accounts_path}?since=soon")).await, 422, "validation_failed").await;
+}

@@ -38,7 +38,7 @@ fn entity(path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     match segments.as_slice() {
         ["", "v1", "budgets"] => "budget",
-        [.., "accounts"] => "account",
+        [.., "accounts"] | [.., "accounts", _, "close"] => "account",
         [.., "transactions"] | [.., "transactions", _] => "transaction",
         [.., "transfers"] => "transfer",
         [.., "category-groups"] => "category_group",

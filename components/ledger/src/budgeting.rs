@@ -147,13 +147,14 @@ struct CategoryRow {
     is_income: bool,
     hidden: bool,
     carryover: bool,
+    knowledge: i64,
 }
 
 fn categories(req: &Request, tx: &Transaction, budget_id: &str) -> Outcome<Vec<CategoryRow>> {
     let rows = query(
         req,
         tx,
-        "SELECT c.id::text, c.name, g.id::text, g.name, g.is_income, c.hidden OR g.hidden, c.carryover
+        "SELECT c.id::text, c.name, g.id::text, g.name, g.is_income, c.hidden OR g.hidden, c.carryover, c.knowledge
            FROM categories c JOIN category_groups g ON g.id = c.group_id
           WHERE c.budget_id = $1 ORDER BY g.seq, c.seq",
         &[Value::Uuid(budget_id.to_string())],
@@ -168,6 +169,7 @@ fn categories(req: &Request, tx: &Transaction, budget_id: &str) -> Outcome<Vec<C
             is_income: matches!(r[4], Value::Boolean(true)),
             hidden: matches!(r[5], Value::Boolean(true)),
             carryover: matches!(r[6], Value::Boolean(true)),
+            knowledge: int(&r[7]),
         })
         .collect())
 }
@@ -175,8 +177,10 @@ fn categories(req: &Request, tx: &Transaction, budget_id: &str) -> Outcome<Vec<C
 pub(crate) fn list_categories(req: &Request) -> Response {
     read(req, |req, tx, owner| {
         let budget = budget(req, tx, owner)?;
+        let since = crate::sync::since(req)?;
         let items: Vec<Json> = categories(req, tx, &budget.id)?
             .iter()
+            .filter(|c| since.is_none_or(|k| c.knowledge > k))
             .map(|c| {
                 json!({
                     "id": c.id, "name": c.name, "group_id": c.group_id, "group_name": c.group_name,
@@ -184,7 +188,7 @@ pub(crate) fn list_categories(req: &Request) -> Response {
                 })
             })
             .collect();
-        Ok(Response::json(200, &json!({ "items": items })))
+        crate::sync::list(req, tx, &budget.id, "category", since, items)
     })
 }
 

@@ -14,6 +14,7 @@ mod audit;
 mod budgeting;
 mod import;
 mod reports;
+mod sync;
 mod transfers;
 
 use budget_sdk::money::{self, Currency};
@@ -396,14 +397,77 @@ fn create_account(req: &Request) -> Response {
 fn list_accounts(req: &Request) -> Response {
     read(req, |req, tx, owner| {
         let budget = budget(req, tx, owner)?;
+        let since = sync::since(req)?;
         let rows = query(
             req,
             tx,
-            &format!("{ACCOUNT_SELECT} WHERE a.budget_id = $1::uuid ORDER BY a.created_at, a.id"),
-            &[Value::Uuid(budget.id)],
+            &format!("{ACCOUNT_SELECT} WHERE a.budget_id = $1 AND a.knowledge > $2 ORDER BY a.created_at, a.id"),
+            &[Value::Uuid(budget.id.clone()), Value::Int64(since.unwrap_or(-1))],
         )?;
         let items: Vec<Json> = rows.iter().map(|r| account_json(r, budget.exponent)).collect();
-        Ok(Response::json(200, &json!({ "items": items })))
+        sync::list(req, tx, &budget.id, "account", since, items)
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseAccount {
+    /// Where the remaining balance goes (required unless it is zero).
+    #[serde(default)]
+    transfer_to_account_id: Option<String>,
+    /// Required when that transfer crosses the budget's edge.
+    #[serde(default)]
+    category_id: Option<String>,
+    /// The transfer's date; default today in the budget's time zone.
+    #[serde(default)]
+    date: Option<String>,
+}
+
+/// `POST …/accounts/{account}/close`: moves the remaining balance to another
+/// account with a transfer, then closes the account (no new transactions).
+fn close_account(req: &Request) -> Response {
+    write(req, |req, tx, owner| {
+        let budget = budget(req, tx, owner)?;
+        let id = req.param("account").unwrap_or_default().to_string();
+        let missing = || req.error(404, "not_found", "no such account");
+        if !is_uuid(&id) {
+            return Err(missing());
+        }
+        let current = query(
+            req,
+            tx,
+            &format!("{ACCOUNT_SELECT} WHERE a.id = $1 AND a.budget_id = $2 FOR UPDATE OF a"),
+            &[Value::Uuid(id.clone()), Value::Uuid(budget.id.clone())],
+        )?;
+        let current = current.into_iter().next().ok_or_else(missing)?;
+        let before = account_json(&current, budget.exponent);
+        if before["closed"] == true {
+            return Err(req.error(409, "conflict", "the account is already closed"));
+        }
+        let body: CloseAccount = req.json()?;
+        let balance = int(&current[5]);
+        if body.date.as_deref().is_some_and(|d| !is_date(d)) {
+            return Err(req.invalid(&[("date", "a date, YYYY-MM-DD".to_string())]));
+        }
+        if balance != 0 {
+            let target = body.transfer_to_account_id.clone().ok_or_else(|| {
+                req.invalid(&[("transfer_to_account_id", "required: the account still holds money".to_string())])
+            })?;
+            let (from, to) = if balance > 0 { (id.clone(), target) } else { (target, id.clone()) };
+            let transfer = json!({
+                "from_account_id": from, "to_account_id": to, "amount": money::format(balance.abs(), budget.exponent),
+                "category_id": body.category_id, "memo": "Closing balance",
+                "date": body.date.clone(),
+            });
+            transfers::insert(req, tx, &budget, &transfer)?;
+        }
+        query(req, tx, "UPDATE accounts SET closed = true WHERE id = $1 RETURNING id", &[Value::Uuid(id.clone())])?;
+        let after = query(req, tx, &format!("{ACCOUNT_SELECT} WHERE a.id = $1"), &[Value::Uuid(id)])?;
+        Ok(audit::Written {
+            response: Response::json(200, &account_json(&after[0], budget.exponent)),
+            before: Some(before),
+            record: true,
+        })
     })
 }
 
@@ -893,6 +957,7 @@ fn handle(req: Request) -> Response {
         .get("/v1/budgets/{budget}", get_budget)
         .post("/v1/budgets/{budget}/accounts", create_account)
         .get("/v1/budgets/{budget}/accounts", list_accounts)
+        .post("/v1/budgets/{budget}/accounts/{account}/close", close_account)
         .post("/v1/budgets/{budget}/transactions", create_transaction)
         .get("/v1/budgets/{budget}/transactions", list_transactions)
         .patch("/v1/budgets/{budget}/transactions/{transaction}", update_transaction)

@@ -4,10 +4,10 @@
 //! no category. Across the budget's edge it must name a category, whose
 //! activity it is (negative when money leaves the budget).
 
-use crate::{amount_json, budget, is_date, is_uuid, known_category, query, read, text, write};
+use crate::{Budget, Outcome, amount_json, budget, is_date, is_uuid, known_category, query, read, text, write};
 use budget_sdk::money;
 use budget_sdk::serde_json::{Value as Json, json};
-use budget_sdk::sql::Value;
+use budget_sdk::sql::{Transaction, Value};
 use budget_sdk::{Request, Response};
 use serde::Deserialize;
 
@@ -16,7 +16,9 @@ use serde::Deserialize;
 struct NewTransfer {
     from_account_id: String,
     to_account_id: String,
-    date: String,
+    /// Default: today in the budget's time zone.
+    #[serde(default)]
+    date: Option<String>,
     amount: String,
     #[serde(default)]
     memo: String,
@@ -38,7 +40,18 @@ fn transfer_json(row: &[Value], exponent: u8) -> Json {
 pub(crate) fn create_transfer(req: &Request) -> Response {
     write(req, |req, tx, owner| {
         let budget = budget(req, tx, owner)?;
-        let body: NewTransfer = req.json()?;
+        let body: Json = req.json()?;
+        let row = insert(req, tx, &budget, &body)?;
+        Ok(Response::json(201, &transfer_json(&row, budget.exponent)))
+    })
+}
+
+/// Validates and stores one transfer given as the API's JSON body; also
+/// used when closing an account.
+pub(crate) fn insert(req: &Request, tx: &Transaction, budget: &Budget, body: &Json) -> Outcome<Vec<Value>> {
+    {
+        let body: NewTransfer = budget_sdk::serde_json::from_value(body.clone())
+            .map_err(|e| req.error(400, "invalid_json", &format!("request body is not a valid transfer: {e}")))?;
         let mut invalid = Vec::new();
         let amount = match money::parse(&body.amount, budget.exponent) {
             Ok(amount) if amount > 0 => amount,
@@ -51,7 +64,7 @@ pub(crate) fn create_transfer(req: &Request) -> Response {
                 0
             }
         };
-        if !is_date(&body.date) {
+        if body.date.as_deref().is_some_and(|d| !is_date(d)) {
             invalid.push(("date", "a date, YYYY-MM-DD".to_string()));
         }
         if body.from_account_id == body.to_account_id {
@@ -103,32 +116,35 @@ pub(crate) fn create_transfer(req: &Request) -> Response {
             tx,
             &format!(
                 "INSERT INTO transfers (budget_id, from_account_id, to_account_id, date, amount, memo, category_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+                 SELECT $1, $2, $3, COALESCE($4::date, (now() AT TIME ZONE b.time_zone)::date), $5, $6, $7
+                   FROM budgets b WHERE b.id = $1
+                 RETURNING {COLUMNS}"
             ),
             &[
-                Value::Uuid(budget.id),
+                Value::Uuid(budget.id.clone()),
                 Value::Uuid(body.from_account_id),
                 Value::Uuid(body.to_account_id),
-                Value::Date(body.date),
+                body.date.map_or(Value::Null, Value::Date),
                 Value::Int64(amount),
                 Value::Text(body.memo),
                 category,
             ],
         )?;
-        Ok(Response::json(201, &transfer_json(&rows[0], budget.exponent)))
-    })
+        rows.into_iter().next().ok_or_else(|| req.error(500, "internal", "the transfer was not stored"))
+    }
 }
 
 pub(crate) fn list_transfers(req: &Request) -> Response {
     read(req, |req, tx, owner| {
         let budget = budget(req, tx, owner)?;
+        let since = crate::sync::since(req)?;
         let rows = query(
             req,
             tx,
-            &format!("SELECT {COLUMNS} FROM transfers WHERE budget_id = $1 ORDER BY date, seq"),
-            &[Value::Uuid(budget.id)],
+            &format!("SELECT {COLUMNS} FROM transfers WHERE budget_id = $1 AND knowledge > $2 ORDER BY date, seq"),
+            &[Value::Uuid(budget.id.clone()), Value::Int64(since.unwrap_or(-1))],
         )?;
         let items: Vec<Json> = rows.iter().map(|r| transfer_json(r, budget.exponent)).collect();
-        Ok(Response::json(200, &json!({ "items": items })))
+        crate::sync::list(req, tx, &budget.id, "transfer", since, items)
     })
 }
