@@ -1002,3 +1002,70 @@ async fn closing_an_account_moves_its_balance_and_lists_sync_by_knowledge() {
     assert_eq!(categories["items"], json!([]), "no category changed");
     expect_error(get(&host, &token, &format!("{accounts_path}?since=soon")).await, 422, "validation_failed").await;
 }
+
+#[tokio::test]
+async fn categories_and_groups_change_and_carryover_follows() {
+    let db = TestDatabase::create().await;
+    let (host, _mongo) = host(&db).await;
+    let (_, token) = user(&host, "nina").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let checking =
+        created(post(&host, &token, &format!("{base}/accounts"), json!({"name": "C", "type": "cash"})).await).await;
+    let group = created(post(&host, &token, &format!("{base}/category-groups"), json!({"name": "Fun"})).await).await;
+    let group_id = group["id"].as_str().expect("id").to_string();
+    let games = created(
+        post(&host, &token, &format!("{base}/categories"), json!({"group_id": group_id, "name": "Games"})).await,
+    )
+    .await;
+    let games_id = games["id"].as_str().expect("id").to_string();
+    let spend = json!({"account_id": checking["id"], "date": "2026-11-03", "amount": "-20", "category_id": games_id});
+    created(post(&host, &token, &format!("{base}/transactions"), spend).await).await;
+
+    let december = |host: &HostProcess| {
+        let request = host.client.get(host.url(&format!("{base}/months/2026-12"))).bearer_auth(&token);
+        async move { request.send().await.expect("month").json::<Value>().await.expect("json") }
+    };
+    assert_eq!(figures(&december(&host).await, "Games"), (0, 0, 0), "no carryover: the −20 does not follow");
+    let changed = patch(
+        &host,
+        &token,
+        &format!("{base}/categories/{games_id}"),
+        json!({"carryover": true, "note": "consoles", "name": "Video games"}),
+    )
+    .await;
+    assert_eq!((changed["carryover"].as_bool(), changed["name"].as_str()), (Some(true), Some("Video games")));
+    assert_eq!(figures(&december(&host).await, "Video games"), (0, 0, -2_000), "with carryover it does");
+
+    let hidden = patch(&host, &token, &format!("{base}/category-groups/{group_id}"), json!({"hidden": true})).await;
+    assert_eq!(hidden["hidden"], true);
+    let listed: Value = get(&host, &token, &format!("{base}/categories")).await.json().await.expect("json");
+    let games =
+        listed["items"].as_array().and_then(|c| c.iter().find(|c| c["id"] == games_id.as_str())).expect("games");
+    assert_eq!(games["hidden"], true, "a hidden group hides its categories");
+    let bad = host
+        .client
+        .patch(host.url(&format!("{base}/categories/{games_id}")))
+        .bearer_auth(&token)
+        .json(&json!({"name": ""}))
+        .send()
+        .await
+        .expect("send");
+    expect_error(bad, 422, "validation_failed").await;
+    let unknown = host
+        .client
+        .patch(host.url(&format!("{base}/categories/{}", uuid_like())))
+        .bearer_auth(&token)
+        .json(&json!({"hidden": true}))
+        .send()
+        .await
+        .expect("send");
+    expect_error(unknown, 404, "not_found").await;
+    let events: Value = get(&host, &token, &format!("{base}/audit?entity=category")).await.json().await.expect("json");
+    assert_eq!(events["items"][0]["before"]["name"], "Games");
+    assert_eq!(events["items"][0]["after"]["name"], "Video games");
+}
+
+fn uuid_like() -> &'static str {
+    "00000000-0000-4000-8000-000000000000"
+}

@@ -41,9 +41,9 @@ fn entity(path: &str) -> &'static str {
         [.., "accounts"] | [.., "accounts", _, "close"] => "account",
         [.., "transactions"] | [.., "transactions", _] => "transaction",
         [.., "transfers"] => "transfer",
-        [.., "category-groups"] => "category_group",
-        [.., "categories"] => "category",
         [.., "months", _, "categories", _] => "assignment",
+        [.., "category-groups"] | [.., "category-groups", _] => "category_group",
+        [.., "categories"] | [.., "categories", _] => "category",
         [.., "moves"] => "money_move",
         [.., "imports"] => "import",
         _ => "other",
@@ -57,6 +57,7 @@ pub(crate) fn record(req: &Request, tx: &Transaction, owner: &str, written: &Wri
     let entity_id = req
         .param("category")
         .or_else(|| req.param("transaction"))
+        .or_else(|| req.param("group"))
         .map(str::to_string)
         .or_else(|| after["id"].as_str().map(str::to_string));
     let event = json!({

@@ -138,6 +138,114 @@ pub(crate) fn create_category(req: &Request) -> Response {
     })
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CategoryPatch {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    hidden: Option<bool>,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    carryover: Option<bool>,
+}
+
+/// `PATCH …/categories/{category}`: name, hidden, note, carryover.
+pub(crate) fn update_category(req: &Request) -> Response {
+    write(req, |req, tx, owner| {
+        let budget = budget(req, tx, owner)?;
+        let id = req.param("category").unwrap_or_default().to_string();
+        let show = |c: &CategoryRow| {
+            json!({"id": c.id, "name": c.name, "group_id": c.group_id, "group_name": c.group_name,
+                   "is_income": c.is_income, "hidden": c.hidden, "carryover": c.carryover})
+        };
+        let before = categories(req, tx, &budget.id)?
+            .iter()
+            .find(|c| c.id == id)
+            .map(show)
+            .ok_or_else(|| req.error(404, "not_found", "no such category"))?;
+        let patch: CategoryPatch = req.json()?;
+        let mut invalid = Vec::new();
+        if patch.name.as_deref().is_some_and(|n| !name_ok(n)) {
+            invalid.push(("name", "1 to 200 characters".to_string()));
+        }
+        if patch.note.as_deref().is_some_and(|n| n.chars().count() > 2000) {
+            invalid.push(("note", "at most 2000 characters".to_string()));
+        }
+        if !invalid.is_empty() {
+            return Err(req.invalid(&invalid));
+        }
+        query(
+            req,
+            tx,
+            "UPDATE categories SET name = COALESCE($2, name), hidden = COALESCE($3, hidden),
+                    note = COALESCE($4, note), carryover = COALESCE($5, carryover)
+              WHERE id = $1 RETURNING id",
+            &[
+                Value::Uuid(id.clone()),
+                patch.name.map_or(Value::Null, |n| Value::Text(n.trim().to_string())),
+                patch.hidden.map_or(Value::Null, Value::Boolean),
+                patch.note.map_or(Value::Null, Value::Text),
+                patch.carryover.map_or(Value::Null, Value::Boolean),
+            ],
+        )?;
+        let after = categories(req, tx, &budget.id)?.iter().find(|c| c.id == id).map(show).unwrap_or_default();
+        Ok(Written { response: Response::json(200, &after), before: Some(before), record: true })
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupPatch {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    hidden: Option<bool>,
+}
+
+/// `PATCH …/category-groups/{group}`: name, hidden (hiding a group hides
+/// its categories in the lists' `hidden`).
+pub(crate) fn update_group(req: &Request) -> Response {
+    write(req, |req, tx, owner| {
+        let budget = budget(req, tx, owner)?;
+        let id = req.param("group").unwrap_or_default().to_string();
+        let select = "SELECT id::text, name, hidden, is_income FROM category_groups WHERE id = $1 AND budget_id = $2";
+        let params = [Value::Uuid(id.clone()), Value::Uuid(budget.id.clone())];
+        let show = |r: &[Value]| {
+            json!({"id": text(&r[0]), "name": text(&r[1]), "hidden": matches!(r[2], Value::Boolean(true)),
+                   "is_income": matches!(r[3], Value::Boolean(true))})
+        };
+        let current = if is_uuid(&id) { query(req, tx, select, &params)? } else { Vec::new() };
+        let before =
+            current.first().map(|r| show(r)).ok_or_else(|| req.error(404, "not_found", "no such category group"))?;
+        let patch: GroupPatch = req.json()?;
+        if patch.name.as_deref().is_some_and(|n| !name_ok(n)) {
+            return Err(req.invalid(&[("name", "1 to 200 characters".to_string())]));
+        }
+        query(
+            req,
+            tx,
+            "UPDATE category_groups SET name = COALESCE($2, name), hidden = COALESCE($3, hidden) WHERE id = $1
+             RETURNING id",
+            &[
+                Value::Uuid(id.clone()),
+                patch.name.map_or(Value::Null, |n| Value::Text(n.trim().to_string())),
+                patch.hidden.map_or(Value::Null, Value::Boolean),
+            ],
+        )?;
+        // The group's categories show its hidden flag: count the change for them.
+        query(
+            req,
+            tx,
+            "UPDATE categories SET group_id = group_id WHERE group_id = $1 RETURNING id",
+            &[Value::Uuid(id)],
+        )?;
+        let after = query(req, tx, select, &params)?;
+        Ok(Written { response: Response::json(200, &show(&after[0])), before: Some(before), record: true })
+    })
+}
+
 /// Every category of the budget with its group, in creation order.
 struct CategoryRow {
     id: String,

@@ -972,6 +972,8 @@ fn handle(req: Request) -> Response {
         .post("/v1/budgets/{budget}/category-groups", budgeting::create_group)
         .post("/v1/budgets/{budget}/categories", budgeting::create_category)
         .get("/v1/budgets/{budget}/categories", budgeting::list_categories)
+        .patch("/v1/budgets/{budget}/categories/{category}", budgeting::update_category)
+        .patch("/v1/budgets/{budget}/category-groups/{group}", budgeting::update_group)
         .get("/v1/budgets/{budget}/months/{month}", budgeting::get_month)
         .patch("/v1/budgets/{budget}/months/{month}/categories/{category}", budgeting::set_assigned)
         .post("/v1/budgets/{budget}/months/{month}/moves", budgeting::move_money)
