@@ -58,6 +58,13 @@ pub struct IssuedToken {
     pub token: String,
 }
 
+/// The credentials of an `Authorization: Bearer …` value; the scheme is
+/// case-insensitive (RFC 9110).
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -171,11 +178,7 @@ pub struct Verifier {
 
 impl Verifier {
     pub async fn identify(&self, sql: &SqlBackend, headers: &http::HeaderMap) -> Result<Identity, StoreError> {
-        let Some(token) = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+        let Some(token) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer)
         else {
             return Ok(Identity::Missing);
         };
@@ -189,9 +192,13 @@ impl Verifier {
         let user = TokenStore::new(sql).user_for(&key).await?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_LIMIT {
-            cache.clear();
+            cache.retain(|_, (user, at)| user.is_some() && at.elapsed() < POSITIVE_TTL);
         }
-        cache.insert(key, (user.clone(), Instant::now()));
+        // Unknown tokens may fill at most half the cache, so a flood of
+        // made-up ones never pushes out the real ones.
+        if user.is_some() || cache.len() < CACHE_LIMIT / 2 {
+            cache.insert(key, (user.clone(), Instant::now()));
+        }
         Ok(user.map_or(Identity::Invalid, Identity::User))
     }
 
@@ -200,5 +207,20 @@ impl Verifier {
         let (user, at) = cache.get(key)?;
         let ttl = if user.is_some() { POSITIVE_TTL } else { NEGATIVE_TTL };
         (at.elapsed() < ttl).then(|| user.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer("Bearer bgt_x"), Some("bgt_x"));
+        assert_eq!(bearer("bearer  bgt_x "), Some("bgt_x"));
+        assert_eq!(bearer("BEARER bgt_x"), Some("bgt_x"));
+        assert_eq!(bearer("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("Bearerbgt_x"), None);
     }
 }

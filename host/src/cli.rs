@@ -262,7 +262,7 @@ pub struct ServeArgs {
 
     /// Where the embedded PostgreSQL keeps its data when `DATABASE_URL` is
     /// unset (builds with the `embedded-postgres` feature; started only when
-    /// an app is granted `sql` or an admin token is set).
+    /// an app is granted `sql` or `auth = "user"`, or an admin token is set).
     #[arg(long, env = "BUDGET_EMBEDDED_POSTGRES_DIR", default_value = ".data/postgres")]
     pub embedded_postgres_dir: std::path::PathBuf,
 

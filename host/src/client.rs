@@ -205,7 +205,7 @@ async fn user(args: UserArgs) -> anyhow::Result<()> {
     let path = format!("/admin/v1/users/{id}/tokens");
     let request = client.request(reqwest::Method::POST, &path).json(&json!({ "label": args.label }));
     let (_, token) = client.send(request).await?;
-    println!("user  {id}\ntoken {}", text(&token["token"]));
+    println!("user      {id}\ntoken     {}\ntoken id  {}", text(&token["token"]), text(&token["id"]));
     eprintln!("The token is shown only now; the host keeps its sha256 digest.");
     Ok(())
 }

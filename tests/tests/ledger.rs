@@ -252,14 +252,24 @@ async fn posts_are_idempotent_and_pages_follow_keys() {
         .await
         .expect("json");
     assert_eq!(filtered["items"].as_array().map(Vec::len), Some(3));
+    let spaced = json!({"account_id": account_id, "date": "2026-10-30", "amount": "-1", "payee": "Corner Shop"});
+    created(post(&host, &token, &transactions, spaced).await).await;
+    for query in ["Corner%20Shop", "Corner+Shop"] {
+        let found: Value =
+            get(&host, &token, &format!("{transactions}?payee={query}")).await.json().await.expect("json");
+        assert_eq!(found["items"].as_array().map(Vec::len), Some(1), "payee={query}");
+    }
+    let impossible = json!({"account_id": account_id, "date": "2026-02-30", "amount": "-1"});
+    let refused = expect_error(post(&host, &token, &transactions, impossible).await, 422, "validation_failed").await;
+    assert_eq!(refused["error"]["fields"][0]["field"], "date");
     let by_payee: Value = get(&host, &token, &format!("{transactions}?payee=Grocer")).await.json().await.expect("json");
     assert_eq!(by_payee["items"].as_array().map(Vec::len), Some(1));
     expect_error(get(&host, &token, &format!("{transactions}?limit=5000")).await, 422, "validation_failed").await;
     expect_error(get(&host, &token, &format!("{transactions}?cursor=garbage")).await, 422, "validation_failed").await;
 
     let accounts: Value = get(&host, &token, &format!("{base}/accounts")).await.json().await.expect("json");
-    // 1 + 2 + … + 24 = 300.00 in, 42.10 out.
-    assert_eq!(accounts["items"][0]["balance"], json!({"amount": "257.90", "minor_units": 25790}));
+    // 1 + 2 + … + 24 = 300.00 in; 42.10 and 1.00 out.
+    assert_eq!(accounts["items"][0]["balance"], json!({"amount": "256.90", "minor_units": 25690}));
 }
 
 async fn patch(host: &HostProcess, token: &str, path: &str, body: Value) -> Value {
@@ -1035,6 +1045,7 @@ async fn categories_and_groups_change_and_carryover_follows() {
     )
     .await;
     assert_eq!((changed["carryover"].as_bool(), changed["name"].as_str()), (Some(true), Some("Video games")));
+    assert_eq!(changed["note"], "consoles");
     assert_eq!(figures(&december(&host).await, "Video games"), (0, 0, -2_000), "with carryover it does");
 
     let hidden = patch(&host, &token, &format!("{base}/category-groups/{group_id}"), json!({"hidden": true})).await;

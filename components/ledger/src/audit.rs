@@ -14,8 +14,9 @@ use budget_sdk::sql::{self, Transaction, Value};
 use budget_sdk::{Request, Response};
 
 const COLLECTION: &str = "audit_events";
-/// Events copied per request; a backlog drains over the following writes.
-const RELAY_BATCH: i64 = 200;
+/// Events copied per request, which bounds what a write pays after an
+/// outage; a backlog drains over the following writes.
+const RELAY_BATCH: i64 = 50;
 
 /// A handler's answer, and the entity's state before the change when it
 /// had one (creations have none).
@@ -89,15 +90,19 @@ pub(crate) fn record(req: &Request, tx: &Transaction, owner: &str, written: &Wri
 /// Copies waiting events to MongoDB. Failures leave them waiting; they
 /// never fail the request whose change already committed.
 pub(crate) fn relay(req: &Request) {
-    let pending = match sql::query(
-        "SELECT id::text, event::text, seq FROM audit_outbox ORDER BY seq LIMIT $1",
+    let warn = |what: &str| budget_sdk::log::warn("audit", &format!("request {}: {what}", req.request_id()));
+    // Rows are claimed with SKIP LOCKED: concurrent requests copy different
+    // events instead of racing on the same ones.
+    let tx = match sql::begin(sql::IsolationLevel::ReadCommitted) {
+        Ok(tx) => tx,
+        Err(error) => return warn(&format!("outbox unavailable: {error:?}")),
+    };
+    let pending = match tx.query(
+        "SELECT id::text, event::text, seq FROM audit_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         &[Value::Int64(RELAY_BATCH)],
     ) {
         Ok(rows) => rows.rows,
-        Err(error) => {
-            budget_sdk::log::warn("audit", &format!("request {}: outbox unreadable: {error:?}", req.request_id()));
-            return;
-        }
+        Err(error) => return warn(&format!("outbox unreadable: {error:?}")),
     };
     for row in pending {
         let id = text(&row[0]);
@@ -107,19 +112,19 @@ pub(crate) fn relay(req: &Request) {
         event["seq"] = Json::from(crate::int(&row[2]));
         match docs::insert_one(COLLECTION, &event.to_string()) {
             Ok(_) | Err(docs::Error::DuplicateKey(_)) => {
-                if let Err(error) = sql::execute("DELETE FROM audit_outbox WHERE id = $1", &[Value::Uuid(id)]) {
-                    budget_sdk::log::warn("audit", &format!("outbox row not cleared: {error:?}"));
-                    return;
+                if let Err(error) = tx.execute("DELETE FROM audit_outbox WHERE id = $1", &[Value::Uuid(id)]) {
+                    warn(&format!("outbox row not cleared: {error:?}"));
+                    break;
                 }
             }
             Err(error) => {
-                budget_sdk::log::warn(
-                    "audit",
-                    &format!("request {}: MongoDB refused the audit relay, events wait: {error:?}", req.request_id()),
-                );
-                return;
+                warn(&format!("MongoDB refused the audit relay, events wait: {error:?}"));
+                break;
             }
         }
+    }
+    if let Err(error) = tx.commit() {
+        warn(&format!("outbox clean-up not committed (the events are copied again later): {error:?}"));
     }
 }
 
@@ -129,8 +134,8 @@ pub(crate) fn list_audit(req: &Request) -> Response {
     read(req, |req, tx, owner| {
         let budget = budget(req, tx, owner)?;
         let mut filter = json!({ "budget_id": budget.id });
-        if let Some(entity) = req.query_param("entity") {
-            filter["entity"] = Json::String(entity.to_string());
+        if let Some(entity) = req.query_value("entity") {
+            filter["entity"] = Json::String(entity);
         }
         let options = docs::FindOptions {
             sort: Some(json!({ "seq": -1 }).to_string()),

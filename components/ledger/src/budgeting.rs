@@ -158,7 +158,7 @@ pub(crate) fn update_category(req: &Request) -> Response {
         let id = req.param("category").unwrap_or_default().to_string();
         let show = |c: &CategoryRow| {
             json!({"id": c.id, "name": c.name, "group_id": c.group_id, "group_name": c.group_name,
-                   "is_income": c.is_income, "hidden": c.hidden, "carryover": c.carryover})
+                   "is_income": c.is_income, "hidden": c.hidden, "carryover": c.carryover, "note": c.note})
         };
         let before = categories(req, tx, &budget.id)?
             .iter()
@@ -253,8 +253,10 @@ struct CategoryRow {
     group_id: String,
     group_name: String,
     is_income: bool,
+    /// Hidden itself or through its group.
     hidden: bool,
     carryover: bool,
+    note: String,
     knowledge: i64,
 }
 
@@ -262,7 +264,7 @@ fn categories(req: &Request, tx: &Transaction, budget_id: &str) -> Outcome<Vec<C
     let rows = query(
         req,
         tx,
-        "SELECT c.id::text, c.name, g.id::text, g.name, g.is_income, c.hidden OR g.hidden, c.carryover, c.knowledge
+        "SELECT c.id::text, c.name, g.id::text, g.name, g.is_income, c.hidden OR g.hidden, c.carryover, c.knowledge, c.note
            FROM categories c JOIN category_groups g ON g.id = c.group_id
           WHERE c.budget_id = $1 ORDER BY g.seq, c.seq",
         &[Value::Uuid(budget_id.to_string())],
@@ -278,6 +280,7 @@ fn categories(req: &Request, tx: &Transaction, budget_id: &str) -> Outcome<Vec<C
             hidden: matches!(r[5], Value::Boolean(true)),
             carryover: matches!(r[6], Value::Boolean(true)),
             knowledge: int(&r[7]),
+            note: text(&r[8]),
         })
         .collect())
 }
@@ -292,7 +295,7 @@ pub(crate) fn list_categories(req: &Request) -> Response {
             .map(|c| {
                 json!({
                     "id": c.id, "name": c.name, "group_id": c.group_id, "group_name": c.group_name,
-                    "is_income": c.is_income, "hidden": c.hidden, "carryover": c.carryover,
+                    "is_income": c.is_income, "hidden": c.hidden, "carryover": c.carryover, "note": c.note,
                 })
             })
             .collect();

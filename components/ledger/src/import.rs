@@ -181,15 +181,26 @@ pub(crate) fn create_import(req: &Request) -> Response {
             return Err(req.error(500, "internal", "mapping check failed"));
         };
         let numbers = NumberFormat { decimal, thousands, positive_is_outflow };
-        let existing: HashSet<String> = query(
-            req,
-            tx,
-            "SELECT import_id FROM transactions WHERE account_id = $1 AND import_id IS NOT NULL",
-            &[Value::Uuid(body.account_id.clone())],
-        )?
-        .iter()
-        .map(|r| text(&r[0]))
-        .collect();
+        // Earlier imports can only collide within this statement's dates.
+        let dates: Vec<String> = records
+            .iter()
+            .skip(1)
+            .filter_map(|r| r.get(columns.date))
+            .filter_map(|d| import::parse_date(d, date_format).ok())
+            .collect();
+        let existing: HashSet<String> = match (dates.iter().min(), dates.iter().max()) {
+            (Some(first), Some(last)) => query(
+                req,
+                tx,
+                "SELECT import_id FROM transactions
+                  WHERE account_id = $1 AND import_id IS NOT NULL AND date BETWEEN $2 AND $3",
+                &[Value::Uuid(body.account_id.clone()), Value::Date(first.clone()), Value::Date(last.clone())],
+            )?
+            .iter()
+            .map(|r| text(&r[0]))
+            .collect(),
+            _ => HashSet::new(),
+        };
 
         let mut seen: HashMap<(String, i64), u32> = HashMap::new();
         let mut rows = Vec::new();

@@ -46,6 +46,7 @@ fn sql_failed(req: &Request, error: SqlError) -> Response {
         SqlError::Database(db) if db.sqlstate.starts_with("23") || db.sqlstate.starts_with("22") => {
             req.error(422, "invalid_value", "a value was refused by the ledger's constraints")
         }
+        SqlError::InvalidValue(_) => req.error(422, "invalid_value", "a value cannot be stored as given"),
         SqlError::Timeout => req.error(504, "database_timeout", "the database did not answer in time"),
         _ => req.error(503, "database_unavailable", "the database is unavailable; retry shortly"),
     }
@@ -82,12 +83,10 @@ fn is_uuid(text: &str) -> bool {
             .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
 }
 
+/// A real calendar date written `YYYY-MM-DD` (2026-02-30 is not one).
 fn is_date(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| matches!(i, 4 | 7) || c.is_ascii_digit())
+    text.len() == 10
+        && budget_core::import::parse_date(text, budget_core::import::DateFormat::Iso).is_ok_and(|d| d == text)
 }
 
 /// Money as the API shows it: the decimal string and the minor units.
@@ -130,7 +129,7 @@ fn write<W: Into<audit::Written>>(
         let fingerprint = [req.method().as_bytes(), b" ", req.path().as_bytes(), b"\n", req.body()].concat();
         if let Some(key) = &key {
             if key.is_empty() || key.len() > 255 {
-                return Err(req.error(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
+                return Err(req.error(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 bytes"));
             }
             let stored = query(
                 req,
@@ -906,8 +905,8 @@ fn list_transactions(req: &Request) -> Response {
                 }
             }
         }
-        if let Some(payee) = req.query_param("payee") {
-            add_filter(&mut filters, &mut params, "payee =", "", Value::Text(payee.to_string()));
+        if let Some(payee) = req.query_value("payee") {
+            add_filter(&mut filters, &mut params, "payee =", "", Value::Text(payee));
         }
         let since = match req.query_param("since").map(str::parse::<i64>) {
             None => None,

@@ -57,6 +57,12 @@ impl Request {
             .map(|(_, v)| v)
     }
 
+    /// The first value of query parameter `name`, percent-decoded (`+` is a
+    /// space); `None` when absent or not valid UTF-8 once decoded.
+    pub fn query_value(&self, name: &str) -> Option<String> {
+        percent_decode(self.query_param(name)?)
+    }
+
     /// A path parameter captured by the [`Router`](crate::Router).
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -116,6 +122,40 @@ impl Request {
                 "error": { "id": self.request_id(), "name": name, "detail": detail }
             }),
         )
+    }
+}
+
+/// Decodes `%XX` escapes and `+` (form encoding's space).
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = text.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::percent_decode;
+
+    #[test]
+    fn query_values_are_decoded() {
+        assert_eq!(percent_decode("Corner+Shop").as_deref(), Some("Corner Shop"));
+        assert_eq!(percent_decode("Caf%C3%A9%20%26%20Bar").as_deref(), Some("Café & Bar"));
+        assert_eq!(percent_decode("100%"), None);
+        assert_eq!(percent_decode("%ZZ"), None);
+        assert_eq!(percent_decode("%FF"), None);
     }
 }
 

@@ -93,9 +93,9 @@ impl Admin {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(crate::auth::bearer)
             .ok_or(ApiError::Unauthorized)?;
-        if constant_time_eq(expected, &digest(presented.trim().as_bytes())) { Ok(()) } else { Err(ApiError::Forbidden) }
+        if constant_time_eq(expected, &digest(presented.as_bytes())) { Ok(()) } else { Err(ApiError::Forbidden) }
     }
 }
 

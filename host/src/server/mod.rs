@@ -210,7 +210,10 @@ impl Host {
         match self.verifier.identify(sql, request.headers()).await {
             Ok(Identity::User(user)) => {
                 let value = HeaderValue::from_str(&user).map_err(|_| ApiError::Internal)?;
-                request.headers_mut().insert(crate::auth::USER_HEADER, value);
+                let headers = request.headers_mut();
+                headers.insert(crate::auth::USER_HEADER, value);
+                // The component gets the identity, never the credential.
+                headers.remove(http::header::AUTHORIZATION);
                 Ok(())
             }
             Ok(Identity::Missing) => Err(ApiError::Unauthorized),
@@ -386,9 +389,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "capability backend"
         ),
         None => {
-            // Without DATABASE_URL the embedded database starts only for an app granted `sql`.
+            // Without DATABASE_URL the embedded database starts only when needed.
             let reason = if cfg!(feature = "embedded-postgres") {
-                "no DATABASE_URL and no app granted sql"
+                "no DATABASE_URL, and no app granted sql or auth = \"user\", and no admin token"
             } else {
                 "no DATABASE_URL"
             };
