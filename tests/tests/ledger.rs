@@ -439,6 +439,10 @@ async fn splits_and_transfers_count_where_they_belong() {
                             {"amount": "-40.00", "category_id": ids["Household"], "memo": "soap"}]));
     let stored = created(post(&host, &token, &transactions, good).await).await;
     assert_eq!(stored["splits"].as_array().map(Vec::len), Some(2));
+    let household = ids["Household"].as_str().expect("id");
+    let filtered: Value =
+        get(&host, &token, &format!("{transactions}?category_id={household}")).await.json().await.expect("json");
+    assert_eq!(filtered["items"][0]["id"], stored["id"], "a split is found by its lines' categories");
     assert_eq!(stored["splits"][1]["amount"]["minor_units"], -4_000);
     assert_eq!(stored["splits"][1]["memo"], "soap");
     let off_by_a_cent = split(json!([{"amount": "-60.00"}, {"amount": "-39.99"}]));

@@ -905,6 +905,20 @@ fn list_transactions(req: &Request) -> Response {
                 }
             }
         }
+        if let Some(category) = req.query_param("category_id") {
+            if is_uuid(category) {
+                // The transaction's own category, or one of its split lines'.
+                params.push(Value::Uuid(category.to_string()));
+                let n = params.len();
+                filters.push_str(&format!(
+                    " AND (t.category_id = ${n}
+                           OR EXISTS (SELECT 1 FROM transaction_splits s WHERE s.transaction_id = t.id
+                                                                           AND s.category_id = ${n}))"
+                ));
+            } else {
+                invalid.push(("category_id", "a category id".to_string()));
+            }
+        }
         if let Some(payee) = req.query_value("payee") {
             add_filter(&mut filters, &mut params, "payee =", "", Value::Text(payee));
         }
