@@ -53,14 +53,15 @@ lint: setup
 services:
     scripts/ensure-services.sh
 
-# Everything CI runs: lint (code, k8s/, Dockerfile), unit tests (host and SDK), integration tests against the real binary, the short drain drill.
+# Everything CI runs: lint (code, k8s/, Dockerfile), unit tests (host and SDK), integration tests against the real binary, the short drain drill, the API check.
 test: services lint k8s-lint build-components build
     python3 scripts/drill.py --short --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
+    python3 scripts/schemathesis.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     cargo test --workspace --no-fail-fast
     cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo test -p budget-sdk -p budget-core --target "$(rustc -vV | sed -n 's/^host: //p')"
 
-# Throughput and latency against the peers (wasmtime serve; native hyper + sqlx/redis), and release propagation across three hosts; writes docs/benchmarks.md.
-# Pass suites to run only some: `just bench --suite sql --suite cache`.
+# Throughput and latency against the peers (wasmtime serve; native hyper + sqlx/redis), the budget API on 10,000 transactions, and release propagation across three hosts; writes docs/benchmarks.md.
+# Suites: hello, sql, cache, ledger, propagation. Pass some to run only those: `just bench --suite sql --suite cache`.
 bench *flags: services build-components
     cargo build --release --no-default-features -p budget-host -p bench-native
     python3 scripts/bench.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/release/budget-host" --native-bin "${CARGO_TARGET_DIR:-{{root}}/target}/release/bench-native" --components "{{guest_out}}" {{flags}}
@@ -82,6 +83,10 @@ image tag="0.1.0":
 # Rolling-restart drill: SIGTERM budget-host behind haproxy under wrk, expect 0 failed requests (docs/drill.md).
 drill: build-components build
     python3 scripts/drill.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
+
+# Fuzz the budget API with schemathesis against docs/openapi.json as the api_docs app serves it; any 5xx fails: `just api-check --max-examples 200`.
+api-check *flags: services build-components build
+    python3 scripts/schemathesis.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host" {{flags}}
 
 # Send live traffic to blue or green: `just bg-switch green` (both tiers), `just bg-switch green backend`.
 bg-switch color tiers="backend frontend":

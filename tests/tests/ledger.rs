@@ -1084,3 +1084,34 @@ async fn categories_and_groups_change_and_carryover_follows() {
 fn uuid_like() -> &'static str {
     "00000000-0000-4000-8000-000000000000"
 }
+
+#[tokio::test]
+async fn months_far_apart_stay_within_the_components_limits() {
+    let db = TestDatabase::create().await;
+    let (host, _mongo) = host(&db).await;
+    let (_, token) = user(&host, "olga").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Long", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let account =
+        created(post(&host, &token, &format!("{base}/accounts"), json!({"name": "A", "type": "cash"})).await).await;
+    let group = created(post(&host, &token, &format!("{base}/category-groups"), json!({"name": "G"})).await).await;
+    let mut first = None;
+    for i in 0..41 {
+        let body = json!({"group_id": group["id"], "name": format!("C{i}")});
+        let category = created(post(&host, &token, &format!("{base}/categories"), body).await).await;
+        first.get_or_insert(category["id"].clone());
+    }
+    let old = json!({"account_id": account["id"], "date": "1900-01-01", "amount": "-1", "category_id": first});
+    created(post(&host, &token, &format!("{base}/transactions"), old).await).await;
+    // The month math runs from January 1900 to December 2200: 3,612 months × 41 categories.
+    let far = get(&host, &token, &format!("{base}/months/2200-12")).await;
+    assert_eq!(far.status(), 200, "{}", far.text().await.unwrap_or_default());
+    for month in ["0000-01", "1899-12", "2201-01"] {
+        expect_error(get(&host, &token, &format!("{base}/months/{month}")).await, 422, "validation_failed").await;
+    }
+    let ancient = json!({"account_id": account["id"], "date": "0000-01-01", "amount": "-1"});
+    expect_error(post(&host, &token, &format!("{base}/transactions"), ancient).await, 422, "validation_failed").await;
+    let long_id =
+        json!({"account_id": account["id"], "date": "2026-01-01", "amount": "-1", "import_id": "x".repeat(4096)});
+    expect_error(post(&host, &token, &format!("{base}/transactions"), long_id).await, 422, "validation_failed").await;
+}

@@ -39,8 +39,13 @@ fn month_param(req: &Request) -> Outcome<String> {
     let valid = b.len() == 7
         && b[4] == b'-'
         && b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit())
-        && matches!(raw[5..].parse::<u8>(), Ok(1..=12));
-    if valid { Ok(format!("{raw}-01")) } else { Err(req.invalid(&[("month", "a month, YYYY-MM".to_string())])) }
+        && matches!(raw[5..].parse::<u8>(), Ok(1..=12))
+        && crate::year_ok(raw);
+    if valid {
+        Ok(format!("{raw}-01"))
+    } else {
+        Err(req.invalid(&[("month", "a month, YYYY-MM, in the years 1900 to 2200".to_string())]))
+    }
 }
 
 #[derive(Deserialize)]

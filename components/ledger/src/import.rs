@@ -298,6 +298,9 @@ fn parse_row(
 ) -> Result<(String, i64), String> {
     let cell = |i: usize| record.get(i).map(|s| s.trim()).ok_or_else(|| "the row has too few columns".to_string());
     let date = import::parse_date(cell(columns.date)?, date_format)?;
+    if !crate::is_date(&date) {
+        return Err(format!("{date} is outside the years 1900 to 2200"));
+    }
     let minor = |text: &str| -> Result<i64, String> {
         let decimal = import::normalize_amount(text, numbers)?;
         money::parse(&decimal, exponent).map_err(|e| format!("`{text}`: {e}"))

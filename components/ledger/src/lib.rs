@@ -43,7 +43,8 @@ fn sql_failed(req: &Request, error: SqlError) -> Response {
         SqlError::Database(db) if db.sqlstate == "23505" => {
             req.error(409, "conflict", "an item with these unique values already exists")
         }
-        SqlError::Database(db) if db.sqlstate.starts_with("23") || db.sqlstate.starts_with("22") => {
+        // 22: bad data, 23: constraint, 54: a value too large for an index.
+        SqlError::Database(db) if ["22", "23", "54"].iter().any(|class| db.sqlstate.starts_with(class)) => {
             req.error(422, "invalid_value", "a value was refused by the ledger's constraints")
         }
         SqlError::InvalidValue(_) => req.error(422, "invalid_value", "a value cannot be stored as given"),
@@ -83,9 +84,19 @@ fn is_uuid(text: &str) -> bool {
             .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
 }
 
-/// A real calendar date written `YYYY-MM-DD` (2026-02-30 is not one).
+/// Years the ledger accepts in dates and months. Budgets live in the
+/// present; the bound keeps the month math (which runs from a budget's
+/// first month to the asked one) small.
+const YEARS: std::ops::RangeInclusive<u32> = 1900..=2200;
+
+fn year_ok(text: &str) -> bool {
+    text.get(0..4).and_then(|y| y.parse::<u32>().ok()).is_some_and(|y| YEARS.contains(&y))
+}
+
+/// A real calendar date written `YYYY-MM-DD` (2026-02-30 is not one), in [`YEARS`].
 fn is_date(text: &str) -> bool {
     text.len() == 10
+        && year_ok(text)
         && budget_core::import::parse_date(text, budget_core::import::DateFormat::Iso).is_ok_and(|d| d == text)
 }
 
@@ -567,6 +578,9 @@ fn create_transaction(req: &Request) -> Response {
         }
         if body.memo.chars().count() > 1000 {
             invalid.push(("memo", "at most 1000 characters".to_string()));
+        }
+        if body.import_id.as_deref().is_some_and(|id| id.is_empty() || id.len() > 200) {
+            invalid.push(("import_id", "1 to 200 bytes".to_string()));
         }
         if !invalid.is_empty() {
             return Err(req.invalid(&invalid));

@@ -41,7 +41,9 @@ fn range(req: &Request) -> Outcome<(String, String)> {
         let month = raw.get(5..7).and_then(|m| m.parse::<i64>().ok());
         match (b.len(), b.get(4), year, month) {
             (7, Some(b'-'), Some(y), Some(m))
-                if (1..=12).contains(&m) && b.iter().all(|c| *c == b'-' || c.is_ascii_digit()) =>
+                if (1..=12).contains(&m)
+                    && crate::year_ok(raw)
+                    && b.iter().all(|c| *c == b'-' || c.is_ascii_digit()) =>
             {
                 Ok((format!("{raw}-01"), y * 12 + m - 1))
             }
