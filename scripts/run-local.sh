@@ -30,7 +30,9 @@ if [ -z "${MONGODB_URL:-}" ]; then
     fi
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     mkdir -p "$data/mongo"
-    "$data/venv-mongo/bin/nx-27017" --data-dir "$data/mongo" -p "$port" --host 127.0.0.1 >"$data/mongo.log" 2>&1 &
+    # Its own pid file: nx-27017's default is machine-wide and refuses a second instance.
+    "$data/venv-mongo/bin/nx-27017" --data-dir "$data/mongo" -p "$port" --host 127.0.0.1 \
+        --pid-file "$data/mongo.pid" >"$data/mongo.log" 2>&1 &
     mongo_pid=$!
     up=""
     for _ in $(seq 1 100); do
