@@ -53,10 +53,12 @@ lint: setup
 services:
     scripts/ensure-services.sh
 
-# Everything CI runs: lint (code, k8s/, Dockerfile), unit tests (host and SDK), integration tests against the real binary, the short drain drill, the API check.
+# Everything CI runs: lint (code, k8s/, Dockerfile), unit tests (host, SDK, web money), integration tests against the real binary, the short drain drill, the API check, the browser check.
 test: services lint k8s-lint build-components build
     python3 scripts/drill.py --short --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     python3 scripts/schemathesis.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
+    python3 scripts/browser-check.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
+    node --test web/tests/
     cargo test --workspace --no-fail-fast
     cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo test -p budget-sdk -p budget-core --target "$(rustc -vV | sed -n 's/^host: //p')"
 
@@ -83,6 +85,10 @@ image tag="0.1.0":
 # Rolling-restart drill: SIGTERM budget-host behind haproxy under wrk, expect 0 failed requests (docs/drill.md).
 drill: build-components build
     python3 scripts/drill.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
+
+# The web app in headless Chromium (screenshots in target/browser/): `just browser-check`.
+browser-check: services build-components build
+    python3 scripts/browser-check.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
 
 # Fuzz the budget API with schemathesis against docs/openapi.json as the api_docs app serves it; any 5xx fails: `just api-check --max-examples 200`.
 api-check *flags: services build-components build
