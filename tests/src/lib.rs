@@ -13,8 +13,17 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The checkout under test, found at run time: cargo runs test binaries in
+/// the package's directory, and a shared `CARGO_TARGET_DIR` may hold a
+/// binary compiled from another checkout of the same sources, so the
+/// compile-time manifest path can name the wrong tree.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    let is_root = |dir: &Path| dir.join("apps.toml").is_file() && dir.join("components").is_dir();
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| cwd.ancestors().find(|dir| is_root(dir)).map(Path::to_path_buf))
+        .or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf))
+        .unwrap_or_default()
 }
 
 /// The `budget-host` binary next to this test executable
