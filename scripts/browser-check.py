@@ -72,54 +72,21 @@ def main() -> int:
     host_bin = Path(args.host_bin).resolve()
     chromium, playwright_dir = ensure_tools()
     started = time.monotonic()
-    tag = f"browser{os.getpid()}"
-    admin_url = os.environ.get("DATABASE_URL", api_check.DEFAULT_DATABASE_URL)
-    server = admin_url.rsplit("/", 1)[0]
-    database, role_prefix, admin_token = f"budget_{tag}", f"{tag}_", f"{tag}-admin-token-0123456789"
-    procs: list[subprocess.Popen] = []
     code = 1
     with tempfile.TemporaryDirectory(prefix="browser-check-") as tmp:
         work = Path(tmp)
-        subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {database}"], check=True)
-        try:
-            mongo_port = api_check.free_port()
-            procs.append(subprocess.Popen(
-                [str(ROOT / ".venv-mongo/bin/nx-27017"), "--data-dir", "memory", "--host", "127.0.0.1",
-                 "-p", str(mongo_port), "--log-file", str(work / "nx.log"), "--pid-file", str(work / "nx.pid")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            api_check.wait_port(mongo_port, "nx-27017")
-            apps = work / "apps.toml"
-            write_apps(apps)
-            port = api_check.free_port()
-            base = f"http://127.0.0.1:{port}"
-            host_log = work / "host.log"
-            with open(host_log, "w") as log_out:
-                procs.append(subprocess.Popen(
-                    [str(host_bin), "serve", "--listen", f"127.0.0.1:{port}", "--apps", str(apps),
-                     "--cache-dir", str(work / "compiled"), "--log", "warn", "--shutdown-delay-ms", "0",
-                     "--database-url", f"{server}/{database}", "--sql-role-prefix", role_prefix,
-                     "--mongodb-url", f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true",
-                     "--admin-token", admin_token, "--analysis-tick-ms", "1000"],
-                    stdout=subprocess.DEVNULL, stderr=log_out))
-            api_check.wait_ready(base, procs[-1], host_log)
+        apps = work / "apps.toml"
+        write_apps(apps)
+        tag = f"browser{os.getpid()}"
+        with api_check.running_host(work, apps, host_bin, tag, ("--analysis-tick-ms", "1000")) as (base, token, host_log):
             hello = ROOT / "components/target/wasm32-wasip2/release/hello.wasm"
             result = subprocess.run(
-                ["node", str(ROOT / "scripts/browser-test.mjs"), "--base-url", base, "--admin-token", admin_token,
+                ["node", str(ROOT / "scripts/browser-test.mjs"), "--base-url", base, "--admin-token", token,
                  "--chromium", chromium, "--out", str(ROOT / "target/browser"), "--hello-wasm", str(hello),
                  "--playwright-dir", str(playwright_dir)])
             code = result.returncode
-            if code != 0 and host_log.exists():
-                errors = [line for line in host_log.read_text(errors="replace").splitlines() if "ERROR" in line]
-                if errors:
-                    print("--- host errors ---\n" + "\n".join(errors[-40:]), file=sys.stderr)
-        finally:
-            api_check.stop(procs)
-            subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"])
-            roles = subprocess.run(
-                ["psql", admin_url, "-Atqc", f"SELECT rolname FROM pg_roles WHERE starts_with(rolname, '{role_prefix}')"],
-                capture_output=True, text=True).stdout.split()
-            for role in roles:
-                subprocess.run(["psql", admin_url, "-qc", f'DROP ROLE IF EXISTS "{role}"'])
+            if code != 0:
+                api_check.print_host_errors(host_log)
     verdict = "passed" if code == 0 else "FAILED"
     print(f"browser-check: {verdict} in {time.monotonic() - started:.0f} s; screenshots in target/browser/")
     return 0 if code == 0 else 1

@@ -29,6 +29,7 @@ that file changes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -316,6 +317,57 @@ def summary_line(code: int, output: str, seconds: float) -> str:
     return f"api-check: {verdict} in {seconds:.0f} s; " + "; ".join(parts)
 
 
+@contextlib.contextmanager
+def running_host(work: Path, apps: Path, host_bin: Path, tag: str, extra: tuple[str, ...] = ()):
+    """A fresh PostgreSQL database, an nx-27017 in memory and one budget-host
+    serving `apps` with an admin token; yields (base URL, admin token, host
+    log). Everything is stopped, and the database and the app roles made
+    under this run's prefix are dropped, on the way out."""
+    admin_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    server = admin_url.rsplit("/", 1)[0]
+    database, role_prefix, admin_token = f"budget_{tag}", f"{tag}_", f"{tag}-admin-token-0123456789"
+    procs: list[subprocess.Popen] = []
+    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {database}"], check=True)
+    try:
+        mongo_port = free_port()
+        procs.append(subprocess.Popen(
+            [str(ROOT / ".venv-mongo/bin/nx-27017"), "--data-dir", "memory", "--host", "127.0.0.1",
+             "-p", str(mongo_port), "--log-file", str(work / "nx.log"), "--pid-file", str(work / "nx.pid")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_port(mongo_port, "nx-27017")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        host_log = work / "host.log"
+        with open(host_log, "w") as log_out:
+            procs.append(subprocess.Popen(
+                [str(host_bin), "serve", "--listen", f"127.0.0.1:{port}", "--apps", str(apps),
+                 "--cache-dir", str(work / "compiled"), "--log", "warn", "--shutdown-delay-ms", "0",
+                 "--database-url", f"{server}/{database}", "--sql-role-prefix", role_prefix,
+                 "--mongodb-url", f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true",
+                 "--admin-token", admin_token, *extra],
+                stdout=subprocess.DEVNULL, stderr=log_out))
+        wait_ready(base, procs[-1], host_log)
+        yield base, admin_token, host_log
+    finally:
+        stop(procs)
+        subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"])
+        # The app roles the host created under our prefix (roles are cluster-wide).
+        roles = subprocess.run(
+            ["psql", admin_url, "-Atqc", f"SELECT rolname FROM pg_roles WHERE starts_with(rolname, '{role_prefix}')"],
+            capture_output=True, text=True).stdout.split()
+        for role in roles:
+            subprocess.run(["psql", admin_url, "-qc", f'DROP ROLE IF EXISTS "{role}"'])
+
+
+def print_host_errors(host_log: Path) -> None:
+    """The host's last errors, to explain a failed run."""
+    if host_log.exists():
+        errors = [line for line in host_log.read_text(errors="replace").splitlines()
+                  if "ERROR" in line or "panicked" in line]
+        if errors:
+            print("--- host errors ---\n" + "\n".join(errors[-40:]), file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host-bin", required=True, help="the budget-host binary (debug build)")
@@ -346,66 +398,29 @@ def main() -> int:
     cli = ensure_venv()
 
     started = time.monotonic()
-    tag = f"apicheck{os.getpid()}"
-    admin_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    server = admin_url.rsplit("/", 1)[0]
-    database, role_prefix, admin_token = f"budget_{tag}", f"{tag}_", f"{tag}-admin-token-0123456789"
-    procs: list[subprocess.Popen] = []
     code = 1
     output = ""
     with tempfile.TemporaryDirectory(prefix="api-check-") as tmp:
         work = Path(tmp)
-        subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {database}"], check=True)
+        apps = work / "apps.toml"
+        write_apps(apps, with_api_docs=api_docs_built)
         try:
-            mongo_port = free_port()
-            procs.append(subprocess.Popen(
-                [str(ROOT / ".venv-mongo/bin/nx-27017"), "--data-dir", "memory", "--host", "127.0.0.1",
-                 "-p", str(mongo_port), "--log-file", str(work / "nx.log"), "--pid-file", str(work / "nx.pid")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            wait_port(mongo_port, "nx-27017")
-
-            apps = work / "apps.toml"
-            write_apps(apps, with_api_docs=api_docs_built)
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            host_log = work / "host.log"
-            with open(host_log, "w") as log_out:
-                procs.append(subprocess.Popen(
-                    [str(host_bin), "serve", "--listen", f"127.0.0.1:{port}", "--apps", str(apps),
-                     "--cache-dir", str(work / "compiled"), "--log", "warn", "--shutdown-delay-ms", "0",
-                     "--database-url", f"{server}/{database}", "--sql-role-prefix", role_prefix,
-                     "--mongodb-url", f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true",
-                     "--admin-token", admin_token],
-                    stdout=subprocess.DEVNULL, stderr=log_out))
-            wait_ready(base, procs[-1], host_log)
-            token, ids = seed(base, admin_token)
-            log(f"seeded budget {ids['budget']} (account, category, transaction)")
-            config = work / "schemathesis.toml"
-            write_config(config, ids)
-            if args.openapi_file is None:
-                check_served_document(base)
-                location = f"{base}/v1/openapi.json"
-            else:
-                location = str(args.openapi_file.resolve())
-            code, output = run_schemathesis(cli, args, location, base, config, token, work)
-            if code != 0 and host_log.exists():
-                errors = [line for line in host_log.read_text(errors="replace").splitlines()
-                          if "ERROR" in line or "panicked" in line]
-                if errors:
-                    print("--- host errors ---\n" + "\n".join(errors[-40:]), file=sys.stderr)
+            with running_host(work, apps, host_bin, f"apicheck{os.getpid()}") as (base, admin_token, host_log):
+                token, ids = seed(base, admin_token)
+                log(f"seeded budget {ids['budget']} (account, category, transaction)")
+                config = work / "schemathesis.toml"
+                write_config(config, ids)
+                if args.openapi_file is None:
+                    check_served_document(base)
+                    location = f"{base}/v1/openapi.json"
+                else:
+                    location = str(args.openapi_file.resolve())
+                code, output = run_schemathesis(cli, args, location, base, config, token, work)
+                if code != 0:
+                    print_host_errors(host_log)
         except (RuntimeError, OSError, ValueError, subprocess.CalledProcessError) as error:
             print(f"api-check: {error}", file=sys.stderr)
             code = 1
-        finally:
-            stop(procs)
-            subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"])
-            # The app roles the host created under our prefix (roles are cluster-wide).
-            roles = subprocess.run(
-                ["psql", admin_url, "-Atqc",
-                 f"SELECT rolname FROM pg_roles WHERE starts_with(rolname, '{role_prefix}')"],
-                capture_output=True, text=True).stdout.split()
-            for role in roles:
-                subprocess.run(["psql", admin_url, "-qc", f'DROP ROLE IF EXISTS "{role}"'])
     print(summary_line(code, output, time.monotonic() - started))
     return 0 if code == 0 else 1
 
