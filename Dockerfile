@@ -21,11 +21,14 @@ COPY . .
 # The guest components the image ships, built exactly as `just build-components` does.
 WORKDIR /src/components
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    cargo build --release --locked --target wasm32-wasip2 -p hello -p greeter -p web-placeholder \
-    && mkdir -p /out/components \
+    cargo build --release --locked --target wasm32-wasip2 -p hello -p greeter -p ledger -p api-docs -p web \
+    && mkdir -p /out/components /out/migrations \
     && cp target/wasm32-wasip2/release/hello.wasm \
           target/wasm32-wasip2/release/greeter.wasm \
-          target/wasm32-wasip2/release/web_placeholder.wasm /out/components/
+          target/wasm32-wasip2/release/ledger.wasm \
+          target/wasm32-wasip2/release/api_docs.wasm \
+          target/wasm32-wasip2/release/web.wasm /out/components/ \
+    && cp -r ledger/migrations /out/migrations/ledger
 
 # --no-default-features: production has a real DATABASE_URL, so the embedded
 # PostgreSQL that `just run` uses stays out of the image.
@@ -40,6 +43,7 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 WORKDIR /app
 COPY --from=build /out/budget-host /usr/local/bin/budget-host
 COPY --from=build /out/components/ /app/components/
+COPY --from=build /out/migrations/ /app/migrations/
 COPY deploy/apps.backend.toml deploy/apps.frontend.toml /app/
 # Writable compiled-artifact cache for `docker run`; Kubernetes mounts an
 # emptyDir here and keeps the root filesystem read-only.

@@ -155,3 +155,17 @@ async fn separate_ops_listener_moves_the_probes() {
     expect_error(host.client.get(host.ops_url("/hello")).send().await.expect("send"), 404, "not_found").await;
     assert_eq!(host.get("/hello").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_stripped_prefix_is_not_seen_by_the_component() {
+    let apps = format!(
+        "[apps.hello]\nroutes = [\"/api/hello\"]\ncomponent = \"{}\"\nstrip_prefix = \"/api\"\n",
+        budget_host_tests::component("hello").display()
+    );
+    let host = budget_host_tests::HostBuilder::new(apps).start().await;
+    let response = host.get("/api/hello/world?x=1").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["path"], "/hello/world", "the app was written for /hello and mounted under /api");
+    assert_eq!(host.get("/hello/world").await.status(), 404, "only the mounted path routes");
+}

@@ -71,3 +71,21 @@ async fn the_app_is_served_with_etags_and_falls_back_to_the_index() {
     // The API's apps keep their own prefixes on the same origin.
     assert_eq!(host.get("/hello/x").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_configured_api_base_goes_into_the_index() {
+    let apps = format!(
+        "[apps.web]\nroutes = [\"/\"]\ncomponent = \"{}\"\n[apps.web.config]\napi_base = \"/api\"\n",
+        component("web").display()
+    );
+    let host = HostBuilder::new(apps).start().await;
+    let response = host.get("/app/budgets").await;
+    assert_eq!(response.status(), 200);
+    let etag = header(&response, "etag");
+    let page = response.text().await.expect("text");
+    assert!(page.contains(r#"<meta name="budget-api-base" content="/api">"#), "{page}");
+    let again = host.client.get(host.url("/")).header("if-none-match", &etag).send().await.expect("send");
+    assert_eq!(again.status(), 304, "the configured page has its own ETag");
+    let plain = std::fs::read_to_string(repo_root().join("web/index.html")).expect("index");
+    assert!(plain.contains(r#"<meta name="budget-api-base" content="">"#), "the committed page leaves it empty");
+}

@@ -10,6 +10,7 @@
 //! version = "0.1.0"            # semver; default 0.0.0
 //! capabilities = []            # any of "sql", "docs", "cache", "keyvalue"
 //! auth = "none"                # or "user": only requests with a valid API token
+//! strip_prefix = "/api"        # optional: removed from the path the component sees
 //! [apps.hello.limits]
 //! memory = "64MiB"
 //! [apps.hello.config]          # strings, read with wasi:config/store
@@ -99,6 +100,8 @@ struct AppSpec {
     migrations: Option<PathBuf>,
     #[serde(default)]
     auth: AuthMode,
+    #[serde(default)]
+    strip_prefix: Option<String>,
 }
 
 /// Who may call an app.
@@ -174,6 +177,10 @@ pub struct AppDefinition {
     /// Directory of `*.sql` migrations, applied at load (needs `sql`).
     pub migrations: Option<PathBuf>,
     pub auth: AuthMode,
+    /// Removed from the request path before the component sees it, so that
+    /// an app written for `/v1/…` can be mounted under `/api/v1/…` (every
+    /// route starts with it).
+    pub strip_prefix: Option<String>,
 }
 
 /// The whole validated apps file.
@@ -257,6 +264,16 @@ impl AppsConfig {
                 return Err(invalid(format!("app `{name}`: memory must be at least 1MiB")));
             }
             let component = if spec.component.is_absolute() { spec.component } else { base.join(spec.component) };
+            if let Some(prefix) = &spec.strip_prefix {
+                let shaped = prefix.len() > 1 && prefix.starts_with('/') && !prefix.ends_with('/');
+                let covers = spec.routes.iter().all(|r| r.starts_with(&format!("{prefix}/")));
+                if !shaped || !covers {
+                    return Err(invalid(format!(
+                        "app `{name}`: strip_prefix `{prefix}` must be a path prefix like `/api` that every route \
+                         continues with a `/`"
+                    )));
+                }
+            }
             if spec.migrations.is_some() && !spec.capabilities.contains(&Capability::Sql) {
                 return Err(invalid(format!("app `{name}` has migrations but is not granted `sql`")));
             }
@@ -271,6 +288,7 @@ impl AppsConfig {
                 config: Arc::new(spec.config),
                 migrations,
                 auth: spec.auth,
+                strip_prefix: spec.strip_prefix,
             });
         }
         Ok(Self { apps })
@@ -326,6 +344,18 @@ mod tests {
         assert!(parse("[apps.a]\nroutes=[\"/a\"]\ncomponent=\"a\"\ncapabilities=[\"files\"]").is_err());
         let err = parse("[apps.a]\nroutes=[\"/a\"]\ncomponent=\"a\"\nversion=\"one\"").unwrap_err();
         assert!(err.1.contains("not semver"), "{err:?}");
+    }
+
+    #[test]
+    fn a_stripped_prefix_must_lead_every_route() {
+        let ok = parse("[apps.a]\nroutes=[\"/api/v1/x\"]\ncomponent=\"a\"\nstrip_prefix=\"/api\"").expect("valid");
+        assert_eq!(ok.apps[0].strip_prefix.as_deref(), Some("/api"));
+        for bad in ["/apix", "/api/", "api", "/"] {
+            let text = format!("[apps.a]\nroutes=[\"/api/v1/x\"]\ncomponent=\"a\"\nstrip_prefix=\"{bad}\"");
+            assert!(parse(&text).is_err(), "{bad}");
+        }
+        let uncovered = "[apps.a]\nroutes=[\"/api/x\", \"/other\"]\ncomponent=\"a\"\nstrip_prefix=\"/api\"";
+        assert!(parse(uncovered).is_err());
     }
 
     #[test]

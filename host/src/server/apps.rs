@@ -126,6 +126,7 @@ mod tests {
             config: Arc::default(),
             migrations: None,
             auth: crate::config::AuthMode::None,
+            strip_prefix: None,
         }))
     }
 

@@ -153,6 +153,9 @@ impl Host {
                         // Release headers are the host's; the component never sees the token.
                         request.headers_mut().remove(selection::TOKEN_HEADER);
                         request.headers_mut().remove(selection::VERSION_HEADER);
+                        if let Some(prefix) = &slot.definition.strip_prefix {
+                            strip_path_prefix(&mut request, prefix);
+                        }
                         let version = choice.version.clone();
                         let result = self.dispatch(&version, request, &request_id).await;
                         (version.context.app.clone(), version.context.version.clone(), Some(choice), result)
@@ -283,6 +286,29 @@ async fn drain(body: Incoming) {
         }
     })
     .await;
+}
+
+/// Removes `prefix` (which the route matched, so the path starts with it and
+/// a `/`) from the request's path, keeping the query.
+fn strip_path_prefix<B>(request: &mut http::Request<B>, prefix: &str) {
+    let uri = request.uri();
+    let Some(rest) = uri.path().strip_prefix(prefix) else {
+        return;
+    };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest.to_string(),
+    };
+    let mut parts = uri.clone().into_parts();
+    match path_and_query.parse() {
+        Ok(stripped) => {
+            parts.path_and_query = Some(stripped);
+            if let Ok(uri) = http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot strip the path prefix"),
+    }
 }
 
 fn with_request_id(mut response: http::Response<HostBody>, request_id: &str) -> http::Response<HostBody> {
