@@ -507,6 +507,8 @@ async function main() {
       await waitText('#releases-table tr[data-app=hello] td.weight', '25 % canary');
       await waitText('#status', 'weight set to 25 %');
       await rowOf('#history-table', 'weight').first().waitFor();
+      const historyText = await page.locator('#app-history').innerText();
+      assert(!/\bnull\b|\bundefined\b/.test(historyText), `stray text in the history: ${historyText}`);
       await page.screenshot({ path: join(outDir, 'console.png'), fullPage: true });
       await page.click('#abort');
       const d = await dialog();

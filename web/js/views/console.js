@@ -569,7 +569,8 @@ class AppDetail {
           ),
         ),
       ),
-      toggle,
+      // Element.append would write a null as the text "null".
+      ...(toggle ? [toggle] : []),
     );
   }
 }
