@@ -506,8 +506,15 @@ impl OwnedMongo {
         }
     }
 
+    /// Stops the server and waits until its port refuses connections, so
+    /// that a test's "MongoDB is down" really is.
     pub fn stop(&mut self) {
         self.child.stop();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(started.elapsed() < Duration::from_secs(10), "nx-27017 still listens after being killed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
