@@ -30,11 +30,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
           target/wasm32-wasip2/release/web.wasm /out/components/ \
     && cp -r ledger/migrations /out/migrations/ledger
 
-# --no-default-features: production has a real DATABASE_URL, so the embedded
-# PostgreSQL that `just run` uses stays out of the image.
+# The same host, with the same features, as `just run` and `just test` use
+# (there is one feature set); release profile, stripped.
 WORKDIR /src
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    cargo build --release --locked -p budget-host --no-default-features \
+    cargo build --release --locked -p budget-host \
     && cp target/release/budget-host /out/budget-host \
     && for c in /out/components/*.wasm; do /out/budget-host check "$c"; done \
     && mkdir -p /out/cache

@@ -24,11 +24,13 @@ build-components: setup
 build-components-cargo-component: setup
     cd components && CARGO_NET_OFFLINE=true CARGO_TARGET_DIR="{{guest_target}}" cargo component build --release
 
-# Build the host (dev profile; dependencies are optimised).
+# Build the host and the test binaries: one feature set (the whole
+# workspace's) and one profile (dev, dependencies optimised), so `just run`,
+# `just test` and clippy's later runs never compile a dependency twice.
 build:
-    cargo build -p budget-host
+    cargo build --workspace --all-targets
 
-# Serve the repo's apps on $BUDGET_LISTEN (default 0.0.0.0:8080), with embedded stand-ins for unset DATABASE_URL, MONGODB_URL and REDIS_URL.
+# Serve the repo's apps on $BUDGET_LISTEN (default 0.0.0.0:8080), with stand-ins for unset DATABASE_URL (a real PostgreSQL 18 under .data/), MONGODB_URL (nx-27017) and REDIS_URL (in-process).
 run *flags: build-components build
     scripts/run-local.sh "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host" {{flags}}
 
@@ -46,7 +48,6 @@ lint: setup
     cargo fmt --all --check
     cd components && cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cargo clippy -p budget-host --no-default-features -- -D warnings
     cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo clippy --release --target wasm32-wasip2 -- -D warnings
 
 # Start the backing services the tests need (Redis, PostgreSQL, nx-27017) when they are down.
@@ -65,8 +66,12 @@ test: services lint k8s-lint build-components build
 # Throughput and latency against the peers (wasmtime serve; native hyper + sqlx/redis), the budget API on 10,000 transactions, and release propagation across three hosts; writes docs/benchmarks.md.
 # Suites: hello, sql, cache, ledger, propagation. Pass some to run only those: `just bench --suite sql --suite cache`.
 bench *flags: services build-components
-    cargo build --release --no-default-features -p budget-host -p bench-native
+    cargo build --release -p budget-host -p bench-native
     python3 scripts/bench.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/release/budget-host" --native-bin "${CARGO_TARGET_DIR:-{{root}}/target}/release/bench-native" --components "{{guest_out}}" {{flags}}
+
+# Time a fresh clone with empty target dirs: components, host, first /readyz of `just run`, the whole .ci/run (prints a block for docs/benchmarks.md).
+build-time:
+    scripts/build-time.sh
 
 # --- Kubernetes and container ---
 # Operator recipes run kubectl against the current context, in the namespace

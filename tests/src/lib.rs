@@ -106,7 +106,6 @@ impl HostBuilder {
             .env_remove("MONGODB_URL")
             .env_remove("REDIS_URL")
             // Defaults through the environment, so a test's flags override them.
-            .env("BUDGET_EMBEDDED_POSTGRES_DIR", dir.path().join("postgres"))
             .env("BUDGET_CACHE_DIR", shared_cache_dir())
             .env("BUDGET_SHUTDOWN_DELAY_MS", "0")
             .env("BUDGET_LOG", "info")

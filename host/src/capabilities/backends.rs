@@ -1,14 +1,12 @@
 //! The data backends of this process, built once at startup and shared by
 //! every app; each app gets only a namespaced handle. Which backend serves a
 //! capability is decided by configuration: Redis when `REDIS_URL` is set,
-//! otherwise an in-process cache; PostgreSQL at `DATABASE_URL`, otherwise
-//! (with the `embedded-postgres` feature, and only when an app is granted
-//! `sql` or the admin API is enabled) an embedded PostgreSQL under
-//! `--embedded-postgres-dir`.
+//! otherwise an in-process cache; PostgreSQL at `DATABASE_URL` (none without
+//! it: `just run` starts a real server for development).
 
 use super::cache::{AppCache, CacheBackend, InMemoryCache, RedisCache};
 use super::docs::{AppDocs, DocsBackend, DocsSettings};
-use super::sql::{AppSql, SessionMode, SqlBackend, SqlSettings, SqlSetupError};
+use super::sql::{AppSql, SqlBackend, SqlSettings, SqlSetupError};
 use crate::cli::ServeArgs;
 use crate::config::{AppDefinition, Capability};
 use std::sync::Arc;
@@ -16,11 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub struct Backends {
-    /// PostgreSQL: at `DATABASE_URL`, or embedded.
+    /// PostgreSQL at `DATABASE_URL`.
     pub sql: Option<SqlBackend>,
-    /// Kept alive for as long as the backends are.
-    #[cfg(feature = "embedded-postgres")]
-    _embedded_postgres: Option<super::sql::embedded::EmbeddedPostgres>,
     sql_up: AtomicBool,
     /// MongoDB, when `MONGODB_URL` is set.
     pub docs: Option<DocsBackend>,
@@ -34,9 +29,7 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// `sql_used`: whether any app is granted `sql`; without `DATABASE_URL`
-    /// that decides whether to start the embedded database at all.
-    pub async fn from_args(args: &ServeArgs, sql_used: bool) -> anyhow::Result<Self> {
+    pub async fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(args.cache_timeout_ms.max(1));
         let (cache, endpoint): (Arc<dyn CacheBackend>, String) = match &args.redis_url {
             Some(url) => {
@@ -47,25 +40,9 @@ impl Backends {
             }
             None => (Arc::new(InMemoryCache::new()), "in-process".to_string()),
         };
-        #[cfg(feature = "embedded-postgres")]
-        let embedded_postgres = match (&args.database_url, sql_used) {
-            (None, true) => Some(super::sql::embedded::EmbeddedPostgres::start(&args.embedded_postgres_dir).await?),
-            _ => None,
-        };
-        #[cfg(feature = "embedded-postgres")]
-        let sql_target = match (&args.database_url, &embedded_postgres) {
-            (Some(url), _) => Some((url.clone(), SessionMode::RoleLogin)),
-            (None, Some(embedded)) => Some((embedded.database_url(), SessionMode::SharedSetRole)),
-            (None, None) => None,
-        };
-        #[cfg(not(feature = "embedded-postgres"))]
-        let sql_target = {
-            let _ = sql_used;
-            args.database_url.clone().map(|url| (url, SessionMode::RoleLogin))
-        };
-        let sql = match sql_target {
+        let sql = match &args.database_url {
             None => None,
-            Some((database_url, session_mode)) => {
+            Some(database_url) => {
                 let prefix = &args.sql_role_prefix;
                 if prefix.len() > 24
                     || !prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -73,7 +50,7 @@ impl Backends {
                     anyhow::bail!("BUDGET_SQL_ROLE_PREFIX must be at most 24 characters of a-z, 0-9 and _");
                 }
                 Some(SqlBackend::new(SqlSettings {
-                    database_url,
+                    database_url: database_url.clone(),
                     role_prefix: prefix.clone(),
                     role_secret: args.sql_role_secret.clone(),
                     pool_size: args.sql_pool_size.max(1),
@@ -81,7 +58,6 @@ impl Backends {
                     statement_timeout: Duration::from_millis(args.sql_statement_timeout_ms.max(1)),
                     max_rows: args.sql_max_rows,
                     max_bytes: args.sql_max_bytes,
-                    session_mode,
                 })?)
             }
         };
@@ -110,8 +86,6 @@ impl Backends {
         };
         Ok(Self {
             sql,
-            #[cfg(feature = "embedded-postgres")]
-            _embedded_postgres: embedded_postgres,
             sql_up: AtomicBool::new(true),
             docs,
             docs_up: AtomicBool::new(true),
@@ -194,7 +168,7 @@ pub struct CapabilityHandles {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
-    #[error("the app is granted `sql` but the host has no DATABASE_URL (and no embedded PostgreSQL)")]
+    #[error("the app is granted `sql` but the host has no DATABASE_URL")]
     NoDatabase,
     #[error("the app is granted `docs` but the host has no MONGODB_URL")]
     NoDocumentStore,

@@ -398,13 +398,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let uses = |c: Capability| apps.apps.iter().any(|a| a.capabilities.contains(&c));
     let uses_cache = apps.apps.iter().any(|a| a.capabilities.iter().any(|c| c.uses_cache_backend()));
-    // The admin API keeps versions, releases and API tokens in PostgreSQL: with
-    // an admin token or an `auth = "user"` app, the embedded database starts
-    // even when no app is granted `sql`.
-    let sql_needed = uses(Capability::Sql)
-        || args.admin_token.as_deref().is_some_and(|t| !t.is_empty())
-        || apps.apps.iter().any(|a| a.auth == AuthMode::User);
-    let backends = Arc::new(Backends::from_args(&args, sql_needed).await?);
+    let backends = Arc::new(Backends::from_args(&args).await?);
     tracing::info!(
         capability = "cache", backend = backends.cache.kind(), endpoint = %backends.cache_endpoint,
         used = uses_cache, "capability backend"
@@ -415,16 +409,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "capability backend"
         ),
         None => {
-            // Without DATABASE_URL the embedded database starts only when needed.
-            let reason = if cfg!(feature = "embedded-postgres") {
-                "no DATABASE_URL, and no app granted sql or auth = \"user\", and no admin token"
-            } else {
-                "no DATABASE_URL"
-            };
             tracing::info!(
                 capability = "sql",
                 backend = "none",
-                reason,
+                reason = "no DATABASE_URL",
                 used = uses(Capability::Sql),
                 "capability backend"
             )

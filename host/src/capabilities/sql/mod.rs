@@ -9,18 +9,15 @@
 //! there is no other role in its session. Pools are built once per app at
 //! load; a request only borrows a connection.
 //!
-//! Without `DATABASE_URL`, builds with the `embedded-postgres` feature run
-//! an in-process PostgreSQL instead (see [`embedded`]); it serves one session,
-//! so apps share it and are switched to their role with `SET ROLE`
-//! ([`SessionMode::SharedSetRole`]).
+//! There is one way to reach PostgreSQL, in development as in production: a
+//! real server at `DATABASE_URL` (`just run` starts one under `.data/` when
+//! none is configured), so every app session is a login as the app's role.
 //!
 //! Limits: a statement timeout (default 5 s) → `timeout`; a cap on rows
 //! (default 10 000) and bytes (default 16 MiB) of one result →
 //! `result-too-large`. A database that is down gives `unavailable` after the
 //! acquire timeout, never a trap or a hang.
 
-#[cfg(feature = "embedded-postgres")]
-pub mod embedded;
 mod migrations;
 mod values;
 
@@ -40,25 +37,6 @@ use wasmtime::component::Resource;
 
 pub use migrations::MigrationError;
 
-/// How an app's statements come to run as the app's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionMode {
-    /// Each app has its own pool that logs in as its role (production): no
-    /// other role is ever in the session.
-    RoleLogin,
-    /// One connection shared by the host and every app, put into the app's
-    /// role, schema and statement timeout with `SET` on each checkout. For
-    /// the embedded database, which serves one session and cannot
-    /// authenticate; it does not stop a component from `RESET ROLE`.
-    SharedSetRole,
-}
-
-/// Undoes whatever the shared session's last user left behind: an open
-/// transaction (a warning, not an error, when there is none), a session
-/// authorization, any setting, temporary tables. Run before every checkout
-/// in [`SessionMode::SharedSetRole`].
-const SHARED_SESSION_RESET: &str = "ROLLBACK; RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; DISCARD TEMP";
-
 #[derive(Debug, Clone)]
 pub struct SqlSettings {
     /// The host's own (administrative) connection URL.
@@ -73,7 +51,6 @@ pub struct SqlSettings {
     pub statement_timeout: Duration,
     pub max_rows: usize,
     pub max_bytes: usize,
-    pub session_mode: SessionMode,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,40 +75,21 @@ impl SqlBackend {
     pub fn new(settings: SqlSettings) -> Result<Self, SqlSetupError> {
         let admin_options =
             PgConnectOptions::from_str(&settings.database_url).map_err(|e| SqlSetupError::Url(e.to_string()))?;
-        // One connection serves every app in a shared session, each with its
-        // own search_path: a statement cached for one app's tables must not
-        // be reused for another's.
-        let admin_options = match settings.session_mode {
-            SessionMode::RoleLogin => admin_options,
-            SessionMode::SharedSetRole => admin_options.statement_cache_capacity(0),
-        };
-        let admin = match settings.session_mode {
-            SessionMode::RoleLogin => PgPoolOptions::new().max_connections(2),
-            // Opening a session is a full backend start there: keep the one
-            // connection for the life of the process.
-            SessionMode::SharedSetRole => PgPoolOptions::new().max_connections(1).idle_timeout(None).max_lifetime(None),
-        }
-        .acquire_timeout(settings.acquire_timeout)
-        .connect_lazy_with(admin_options.clone());
+        let admin = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_lazy_with(admin_options.clone());
         Ok(Self { settings, admin_options, admin })
     }
 
-    /// An administrative connection; in a shared session, back in the
-    /// host's own role first.
+    /// An administrative connection (the host's own role).
     pub(crate) async fn admin_connection(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
-        let mut conn = self.admin.acquire().await?;
-        if self.settings.session_mode == SessionMode::SharedSetRole {
-            Executor::execute(&mut *conn, SHARED_SESSION_RESET).await?;
-        }
-        Ok(conn)
+        self.admin.acquire().await
     }
 
     /// The backend's name in logs and `/readyz`.
     pub fn kind(&self) -> &'static str {
-        match self.settings.session_mode {
-            SessionMode::RoleLogin => "postgres",
-            SessionMode::SharedSetRole => "embedded-postgres",
-        }
+        "postgres"
     }
 
     /// `host:port/database`, without credentials, for logs.
@@ -186,33 +144,19 @@ impl SqlBackend {
 
         drop(admin);
         let statement_timeout_ms = self.settings.statement_timeout.as_millis();
-        let (pool, session_setup) = match self.settings.session_mode {
-            SessionMode::RoleLogin => {
-                let options = self
-                    .admin_options
-                    .clone()
-                    .username(&role)
-                    .password(&password)
-                    .application_name(&format!("budget-host/{app}"))
-                    .options([
-                        ("search_path", schema.clone()),
-                        ("statement_timeout", statement_timeout_ms.to_string()),
-                    ]);
-                let pool = PgPoolOptions::new()
-                    .max_connections(self.settings.pool_size)
-                    .acquire_timeout(self.settings.acquire_timeout)
-                    .connect_lazy_with(options);
-                (pool, None)
-            }
-            SessionMode::SharedSetRole => {
-                let setup = format!(
-                    r#"{SHARED_SESSION_RESET}; SET ROLE "{role}"; SET search_path TO "{schema}"; SET statement_timeout = {statement_timeout_ms}"#
-                );
-                (self.admin.clone(), Some(Arc::from(setup)))
-            }
-        };
+        let options = self
+            .admin_options
+            .clone()
+            .username(&role)
+            .password(&password)
+            .application_name(&format!("budget-host/{app}"))
+            .options([("search_path", schema.clone()), ("statement_timeout", statement_timeout_ms.to_string())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(self.settings.pool_size)
+            .acquire_timeout(self.settings.acquire_timeout)
+            .connect_lazy_with(options);
         let app_sql =
-            AppSql { pool, session_setup, max_rows: self.settings.max_rows, max_bytes: self.settings.max_bytes };
+            AppSql { pool, max_rows: self.settings.max_rows, max_bytes: self.settings.max_bytes };
         if let Some(dir) = migrations_dir {
             let mut conn = app_sql.acquire().await.map_err(|e| MigrationError::Database(e.to_string()))?;
             migrations::apply(&mut conn, &schema, dir).await?;
@@ -254,8 +198,6 @@ async fn provision_locked(
 #[derive(Clone)]
 pub struct AppSql {
     pool: PgPool,
-    /// Run on every checkout in a shared session (see [`SessionMode`]).
-    session_setup: Option<Arc<str>>,
     max_rows: usize,
     max_bytes: usize,
 }
@@ -263,11 +205,7 @@ pub struct AppSql {
 impl AppSql {
     /// A connection in the app's role, schema and statement timeout.
     pub async fn acquire(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        if let Some(setup) = &self.session_setup {
-            Executor::execute(&mut *conn, &**setup).await?;
-        }
-        Ok(conn)
+        self.pool.acquire().await
     }
 }
 
