@@ -8,17 +8,26 @@ root := justfile_directory()
 guest_target := root / "components" / "target"
 guest_out := guest_target / "wasm32-wasip2" / "release"
 
+# Clippy lints the workspace's own crates while they compile: `cargo clippy`
+# is `cargo check` with clippy-driver as the workspace's rustc wrapper, and
+# the same wrapper under `cargo build` also leaves the real artifacts. So the
+# lint and the build are one compilation, and dependencies are built once
+# (never again in check mode). Every build of the host uses it, so the
+# fingerprints never change between `just run`, `just lint` and `just test`.
+clippy := 'RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver)" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"'
+
 # List the recipes.
 default:
     @just --list
 
-# Add the wasm32-wasip2 target when it is missing.
+# Add the wasm32-wasip2 target and clippy when they are missing.
 setup:
     @rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+    @rustup which clippy-driver >/dev/null 2>&1 || rustup component add clippy
 
-# Build the guest components (release, wasm32-wasip2).
+# Build (and clippy) the guest components (release, wasm32-wasip2).
 build-components: setup
-    cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo build --release --target wasm32-wasip2
+    cd components && {{clippy}} CARGO_TARGET_DIR="{{guest_target}}" cargo build --release --target wasm32-wasip2
 
 # Build the guest components with cargo-component instead (needs `cargo install cargo-component --locked`).
 build-components-cargo-component: setup
@@ -27,8 +36,8 @@ build-components-cargo-component: setup
 # Build the host and the test binaries: one feature set (the whole
 # workspace's) and one profile (dev, dependencies optimised), so `just run`,
 # `just test` and clippy's later runs never compile a dependency twice.
-build:
-    cargo build --workspace --all-targets
+build: setup
+    {{clippy}} cargo build --workspace --all-targets
 
 # Serve the repo's apps on $BUDGET_LISTEN (default 0.0.0.0:8080), with stand-ins for unset DATABASE_URL (a real PostgreSQL 18 under .data/), MONGODB_URL (nx-27017) and REDIS_URL (in-process).
 run *flags: build-components build
@@ -36,19 +45,17 @@ run *flags: build-components build
 
 # Validate a component: `just check path/to/component.wasm`.
 check file: build
-    cargo run -q -p budget-host -- check "{{file}}"
+    "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host" check "{{file}}"
 
 # Format both workspaces.
 fmt:
     cargo fmt --all
     cd components && cargo fmt --all
 
-# Formatting check and clippy -D warnings, host and guests.
-lint: setup
+# Formatting check and clippy -D warnings, host and guests (clippy runs inside the builds).
+lint: setup && build-components build
     cargo fmt --all --check
     cd components && cargo fmt --all --check
-    cargo clippy --workspace --all-targets -- -D warnings
-    cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo clippy --release --target wasm32-wasip2 -- -D warnings
 
 # Start the backing services the tests need (Redis, PostgreSQL, nx-27017) when they are down.
 services:
@@ -59,6 +66,7 @@ test: services lint k8s-lint build-components build
     python3 scripts/drill.py --short --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     python3 scripts/schemathesis.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     python3 scripts/browser-check.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
+    python3 scripts/docs-check.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     node --test web/tests/
     cargo test --workspace --no-fail-fast
     cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo test -p budget-sdk -p budget-core --target "$(rustc -vV | sed -n 's/^host: //p')"
@@ -94,6 +102,10 @@ drill: build-components build
 # The web app in headless Chromium (screenshots in target/browser/): `just browser-check`.
 browser-check: services build-components build
     python3 scripts/browser-check.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
+
+# Run the shell examples of docs/api.md, in order, against a real host.
+docs-check: services build-components build
+    python3 scripts/docs-check.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
 
 # Fuzz the budget API with schemathesis against docs/openapi.json as the api_docs app serves it; any 5xx fails: `just api-check --max-examples 200`.
 api-check *flags: services build-components build

@@ -488,6 +488,7 @@ def suite_ledger(wrk: str, args, work: Path) -> int:
         host_log = work / "ledger-host.log"
         procs.append(start(host_cmd(args, port, apps, work) + [
             "--database-url", f"{base_url}/{database}", "--sql-role-prefix", role_prefix,
+            "--sql-role-secret", f"{role_prefix}bench-secret",
             "--sql-pool-size", str(args.pool_size), "--mongodb-url", mongo_url,
             "--redis-url", redis_url, "--redis-key-prefix", key_prefix,
             "--admin-token", admin_token], log=host_log))
@@ -706,6 +707,7 @@ def suite_propagation(args, work: Path) -> int:
             log = work / f"propagation-host{i}.log"
             procs.append(start(host_cmd(args, port, apps, work / f"host{i}") + [
                 "--admin-token", token, "--database-url", f"{base_url}/{database}",
+                "--sql-role-secret", "propagation-bench-secret",
                 "--redis-url", redis_url, "--redis-key-prefix", key_prefix], log=log))
             bases.append(f"http://127.0.0.1:{port}")
             logs.append(log)

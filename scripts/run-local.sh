@@ -56,7 +56,9 @@ if [ -z "${MONGODB_URL:-}" ]; then
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     mkdir -p "$data/mongo"
     # Its own pid file: nx-27017's default is machine-wide and refuses a second instance.
-    "$data/venv-mongo/bin/nx-27017" --data-dir "$data/mongo" -p "$port" --host 127.0.0.1 \
+    # Its own session, so a terminal's Ctrl-C does not stop it before the host
+    # has drained; cleanup stops it afterwards.
+    setsid "$data/venv-mongo/bin/nx-27017" --data-dir "$data/mongo" -p "$port" --host 127.0.0.1 \
         --pid-file "$data/mongo.pid" >"$data/mongo.log" 2>&1 &
     mongo_pid=$!
     up=""

@@ -343,6 +343,7 @@ def running_host(work: Path, apps: Path, host_bin: Path, tag: str, extra: tuple[
                 [str(host_bin), "serve", "--listen", f"127.0.0.1:{port}", "--apps", str(apps),
                  "--cache-dir", str(work / "compiled"), "--log", "warn", "--shutdown-delay-ms", "0",
                  "--database-url", f"{server}/{database}", "--sql-role-prefix", role_prefix,
+                 "--sql-role-secret", f"{tag}-role-secret",
                  "--mongodb-url", f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true",
                  "--admin-token", admin_token, *extra],
                 stdout=subprocess.DEVNULL, stderr=log_out))

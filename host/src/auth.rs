@@ -40,7 +40,14 @@ CREATE TABLE IF NOT EXISTS budget_host.api_tokens (
     label text NOT NULL DEFAULT '',
     created_at timestamptz NOT NULL DEFAULT now(),
     revoked_at timestamptz
-);";
+);
+-- User names are unique (the CLI finds a user by name). Hosts before this
+-- rule may have stored the same name twice: those get a numbered suffix, in
+-- order of creation, before the index is made.
+UPDATE budget_host.api_users AS u SET name = u.name || ' (' || d.n || ')'
+FROM (SELECT id, row_number() OVER (PARTITION BY name ORDER BY created_at, id) AS n FROM budget_host.api_users) AS d
+WHERE d.id = u.id AND d.n > 1;
+CREATE UNIQUE INDEX IF NOT EXISTS api_users_name ON budget_host.api_users (name);";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
@@ -74,6 +81,17 @@ fn unavailable(error: sqlx::Error) -> StoreError {
     StoreError::Unavailable
 }
 
+fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: row.try_get(0).map_err(unavailable)?,
+        name: row.try_get(1).map_err(unavailable)?,
+        created_at: row
+            .try_get::<chrono::DateTime<chrono::Utc>, _>(2)
+            .map_err(unavailable)?
+            .to_rfc3339_opts(SecondsFormat::Millis, true),
+    })
+}
+
 pub struct TokenStore<'a> {
     sql: &'a SqlBackend,
 }
@@ -83,24 +101,33 @@ impl<'a> TokenStore<'a> {
         Self { sql }
     }
 
-    pub async fn create_user(&self, name: &str) -> Result<User, StoreError> {
+    /// A new user; `None` when the name is taken.
+    pub async fn create_user(&self, name: &str) -> Result<Option<User>, StoreError> {
         let mut conn = self.sql.admin_connection().await.map_err(unavailable)?;
         let row = sqlx::query(
-            "INSERT INTO budget_host.api_users (id, name) VALUES ($1, $2) RETURNING id::text, name, created_at",
+            "INSERT INTO budget_host.api_users (id, name) VALUES ($1, $2)
+             ON CONFLICT (name) DO NOTHING RETURNING id::text, name, created_at",
         )
         .bind(uuid::Uuid::new_v4())
         .bind(name)
-        .fetch_one(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(unavailable)?;
-        Ok(User {
-            id: row.try_get(0).map_err(unavailable)?,
-            name: row.try_get(1).map_err(unavailable)?,
-            created_at: row
-                .try_get::<chrono::DateTime<chrono::Utc>, _>(2)
-                .map_err(unavailable)?
-                .to_rfc3339_opts(SecondsFormat::Millis, true),
-        })
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Every user, by name; or only the one named `name`.
+    pub async fn list_users(&self, name: Option<&str>) -> Result<Vec<User>, StoreError> {
+        let mut conn = self.sql.admin_connection().await.map_err(unavailable)?;
+        let rows = sqlx::query(
+            "SELECT id::text, name, created_at FROM budget_host.api_users
+             WHERE $1::text IS NULL OR name = $1 ORDER BY name",
+        )
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(user_from_row).collect()
     }
 
     /// Issues a token for an existing user; `None` when there is no such user.

@@ -27,7 +27,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Show an app's release history, newest first.
     History(HistoryArgs),
-    /// Create an API user and its first bearer token.
+    /// API users: `user create NAME`, `user token NAME|ID`, `user list`.
     User(UserArgs),
 }
 
@@ -152,11 +152,33 @@ pub struct StatusArgs {
 pub struct UserArgs {
     #[command(flatten)]
     pub server: ServerArgs,
-    /// The user's display name.
-    pub name: String,
-    /// A label for the token (for example the device).
-    #[arg(long, default_value = "")]
-    pub label: String,
+    /// Print one JSON object instead of aligned lines (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub action: UserAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserAction {
+    /// Create a user (names are unique) and its first bearer token.
+    Create {
+        /// The user's name.
+        name: String,
+        /// A label for the token (for example the device).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Issue another bearer token to an existing user.
+    Token {
+        /// The user's name or id.
+        user: String,
+        /// A label for the token (for example the device).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List the users.
+    List,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -234,7 +256,7 @@ pub struct ServeArgs {
     /// PostgreSQL for the `sql` capability: the host's own login, which
     /// creates a schema and a role for each app. Without it, apps granted
     /// `sql` do not load.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// Bearer token of the admin API (`/admin/v1/...`); unset disables it.
@@ -260,25 +282,17 @@ pub struct ServeArgs {
     #[arg(long, env = "BUDGET_ADMIN_MAX_UPLOAD_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub admin_max_upload_bytes: u64,
 
-    /// Where the embedded PostgreSQL keeps its data when `DATABASE_URL` is
-    /// unset (builds with the `embedded-postgres` feature; started only when
-    /// an app is granted `sql` or `auth = "user"`, or an admin token is set).
-    #[arg(long, env = "BUDGET_EMBEDDED_POSTGRES_DIR", default_value = ".data/postgres")]
-    pub embedded_postgres_dir: std::path::PathBuf,
-
     /// Prepended to app role names (`<prefix>app_<name>`). Roles are
     /// cluster-wide: environments sharing a cluster need distinct prefixes.
     #[arg(long, env = "BUDGET_SQL_ROLE_PREFIX", default_value = "")]
     pub sql_role_prefix: String,
 
-    /// Secret from which app role passwords are derived; set it in production.
-    #[arg(
-        long,
-        env = "BUDGET_SQL_ROLE_SECRET",
-        default_value = "budget-host-development-secret",
-        hide_default_value = true
-    )]
-    pub sql_role_secret: String,
+    /// Secret from which app role passwords are derived. Required with
+    /// DATABASE_URL: the host refuses to start without it rather than derive
+    /// every app's password from a value anyone can read here (`just run`
+    /// keeps a random one in .data/sql-role-secret).
+    #[arg(long, env = "BUDGET_SQL_ROLE_SECRET", hide_env_values = true)]
+    pub sql_role_secret: Option<String>,
 
     /// Connections per app pool.
     #[arg(long, env = "BUDGET_SQL_POOL_SIZE", default_value_t = 8)]
@@ -303,7 +317,7 @@ pub struct ServeArgs {
     /// MongoDB for the `docs` capability, e.g. `mongodb://mongo:27017`.
     /// Without it, apps granted `docs` do not load (`just run` starts a local
     /// wire-protocol server and sets it).
-    #[arg(long, env = "MONGODB_URL")]
+    #[arg(long, env = "MONGODB_URL", hide_env_values = true)]
     pub mongodb_url: Option<String>,
 
     /// Each app's database is `<prefix>_<app>`.
@@ -320,7 +334,7 @@ pub struct ServeArgs {
 
     /// Redis for the `cache` capability, e.g. `redis://redis:6379/0`.
     /// Without it, an in-process cache serves (one per host process).
-    #[arg(long, env = "REDIS_URL")]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
     /// Prepended to every app's cache namespace (`<prefix>app:<name>:`), so

@@ -2,7 +2,7 @@
 //! admin API of any host (they all share the release state). Errors from
 //! the host are shown as its envelope's `name: detail`; the exit code is 1.
 
-use crate::cli::{CanaryAction, CanaryArgs, HistoryArgs, PushArgs, ServerArgs, StatusArgs, UserArgs};
+use crate::cli::{CanaryAction, CanaryArgs, HistoryArgs, PushArgs, ServerArgs, StatusArgs, UserAction, UserArgs};
 use anyhow::{Context as _, bail};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
@@ -199,15 +199,65 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
 
 async fn user(args: UserArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.server)?;
-    let request = client.request(reqwest::Method::POST, "/admin/v1/users").json(&json!({ "name": args.name }));
-    let (_, user) = client.send(request).await?;
+    let (user, label) = match args.action {
+        UserAction::List => {
+            let (_, answer) = client.send(client.request(reqwest::Method::GET, "/admin/v1/users")).await?;
+            if args.json {
+                println!("{answer}");
+            } else {
+                for user in answer["users"].as_array().into_iter().flatten() {
+                    println!("{}  {}  {}", text(&user["id"]), text(&user["created_at"]), text(&user["name"]));
+                }
+            }
+            return Ok(());
+        }
+        UserAction::Create { name, label } => {
+            let request = client.request(reqwest::Method::POST, "/admin/v1/users").json(&json!({ "name": name }));
+            (client.send(request).await?.1, label)
+        }
+        UserAction::Token { user, label } => (find_user(&client, &user).await?, label),
+    };
     let id = user["id"].as_str().context("the host answered without a user id")?;
     let path = format!("/admin/v1/users/{id}/tokens");
-    let request = client.request(reqwest::Method::POST, &path).json(&json!({ "label": args.label }));
+    let request = client.request(reqwest::Method::POST, &path).json(&json!({ "label": label }));
     let (_, token) = client.send(request).await?;
-    println!("user      {id}\ntoken     {}\ntoken id  {}", text(&token["token"]), text(&token["id"]));
+    print!("{}", render_issued(&user, &token, args.json));
     eprintln!("The token is shown only now; the host keeps its sha256 digest.");
     Ok(())
+}
+
+/// A user by id, or else by name.
+async fn find_user(client: &Client, user: &str) -> anyhow::Result<Value> {
+    let request = client.request(reqwest::Method::GET, "/admin/v1/users").query(&[("name", user)]);
+    let (_, answer) = client.send(request).await?;
+    if let Some(found) = answer["users"].as_array().and_then(|users| users.first()) {
+        return Ok(found.clone());
+    }
+    let (_, answer) = client.send(client.request(reqwest::Method::GET, "/admin/v1/users")).await?;
+    answer["users"]
+        .as_array()
+        .and_then(|users| users.iter().find(|u| u["id"].as_str() == Some(user)))
+        .cloned()
+        .with_context(|| format!("no user named or with id `{user}`"))
+}
+
+/// A newly issued token. The plain form has one line per field, and no
+/// field name is a prefix of another, so `grep ^token` finds one line.
+pub fn render_issued(user: &Value, token: &Value, as_json: bool) -> String {
+    if as_json {
+        let answer = json!({
+            "user_id": user["id"], "user_name": user["name"],
+            "token": token["token"], "token_id": token["id"], "label": token["label"],
+        });
+        return format!("{answer}\n");
+    }
+    format!(
+        "user      {} ({})\ntoken     {}\nid        {} (the token's id, to revoke it)\n",
+        text(&user["id"]),
+        text(&user["name"]),
+        text(&token["token"]),
+        text(&token["id"])
+    )
 }
 
 async fn history(args: HistoryArgs) -> anyhow::Result<()> {
@@ -302,6 +352,26 @@ pub fn render_history(entries: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issued_token_lines_have_distinct_first_words() {
+        let user = json!({ "id": "u-1", "name": "alice" });
+        let token = json!({ "id": "t-1", "token": "bgt_secret", "label": "laptop" });
+        let plain = render_issued(&user, &token, false);
+        let picked: Vec<&str> = plain.lines().filter(|line| line.starts_with("token")).collect();
+        assert_eq!(picked, ["token     bgt_secret"]);
+        let first_words: Vec<&str> = plain.lines().filter_map(|line| line.split_whitespace().next()).collect();
+        for (i, a) in first_words.iter().enumerate() {
+            for b in &first_words[i + 1..] {
+                assert!(!a.starts_with(b) && !b.starts_with(a), "{a} and {b} start alike");
+            }
+        }
+        let parsed: Value = serde_json::from_str(&render_issued(&user, &token, true)).expect("json");
+        assert_eq!(parsed["token"], "bgt_secret");
+        assert_eq!(parsed["token_id"], "t-1");
+        assert_eq!(parsed["user_id"], "u-1");
+        assert_eq!(parsed["user_name"], "alice");
+    }
 
     #[test]
     fn status_tree_shows_set_and_actual_weight_and_the_verdict() {

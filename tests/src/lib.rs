@@ -108,6 +108,7 @@ impl HostBuilder {
             // Defaults through the environment, so a test's flags override them.
             .env("BUDGET_CACHE_DIR", shared_cache_dir())
             .env("BUDGET_SHUTDOWN_DELAY_MS", "0")
+            .env("BUDGET_SQL_ROLE_SECRET", "integration-test-role-secret")
             .env("BUDGET_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -43,6 +43,12 @@ impl Backends {
         let sql = match &args.database_url {
             None => None,
             Some(database_url) => {
+                let Some(role_secret) = args.sql_role_secret.clone().filter(|secret| !secret.is_empty()) else {
+                    anyhow::bail!(
+                        "DATABASE_URL is set but BUDGET_SQL_ROLE_SECRET is not: app role passwords derive from it; \
+                         set it (from a Secret in production) or pass --sql-role-secret"
+                    );
+                };
                 let prefix = &args.sql_role_prefix;
                 if prefix.len() > 24
                     || !prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -52,7 +58,7 @@ impl Backends {
                 Some(SqlBackend::new(SqlSettings {
                     database_url: database_url.clone(),
                     role_prefix: prefix.clone(),
-                    role_secret: args.sql_role_secret.clone(),
+                    role_secret,
                     pool_size: args.sql_pool_size.max(1),
                     acquire_timeout: Duration::from_millis(args.sql_acquire_timeout_ms.max(1)),
                     statement_timeout: Duration::from_millis(args.sql_statement_timeout_ms.max(1)),

@@ -14,7 +14,9 @@
 //! - `GET    /admin/v1/apps/{app}/versions/{semver}`: one version.
 //! - `DELETE /admin/v1/apps/{app}/versions/{semver}`: 204, 404, or 409 when
 //!   the app's release uses it.
-//! - `POST   /admin/v1/users` (`{"name"}`): 201, a new API user.
+//! - `POST   /admin/v1/users` (`{"name"}`): 201, a new API user; 409 when
+//!   the name is taken (names are unique).
+//! - `GET    /admin/v1/users` (`?name=` to find one): the users, by name.
 //! - `POST   /admin/v1/users/{id}/tokens` (`{"label"}`, optional): 201, a new
 //!   bearer token for the user, shown only in this answer.
 //! - `DELETE /admin/v1/tokens/{id}`: 204 (revoked), or 404.
@@ -307,7 +309,16 @@ async fn users(
             if name.is_empty() || name.chars().count() > 200 {
                 return Err(ApiError::BadRequest("name must be 1 to 200 characters".into()));
             }
-            Ok(json(StatusCode::CREATED, &tokens.create_user(name).await.map_err(store_error)?))
+            match tokens.create_user(name).await.map_err(store_error)? {
+                Some(user) => Ok(json(StatusCode::CREATED, &user)),
+                None => Err(ApiError::Conflict(format!("a user named `{name}` exists"))),
+            }
+        }
+        (Route::Users, Method::GET) => {
+            let name = request.uri().query().and_then(|query| {
+                form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == "name").map(|(_, value)| value)
+            });
+            Ok(json(StatusCode::OK, &json!({ "users": tokens.list_users(name.as_deref()).await.map_err(store_error)? })))
         }
         (Route::UserTokens { user }, Method::POST) => {
             let body: NewToken = serde_json::from_value(read_json_body(request).await?).map_err(invalid)?;
@@ -485,7 +496,7 @@ async fn upload(
         tracing::error!(%error, "upload validation task failed");
         ApiError::Internal
     })?;
-    let (bytes, info) = checked.map_err(|e| ApiError::InvalidComponent(format!("the upload {e}")))?;
+    let (bytes, info) = checked.map_err(|e| ApiError::InvalidComponent(format!("the upload is refused: {e}")))?;
 
     let outcome = store
         .put(NewVersion {

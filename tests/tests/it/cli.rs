@@ -157,3 +157,38 @@ async fn duplicate_names_from_before_the_rule_are_renamed_on_upgrade() {
         ]
     );
 }
+
+#[test]
+fn a_database_without_a_role_secret_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let apps = dir.path().join("apps.toml");
+    let hello = component("hello");
+    std::fs::write(&apps, format!("[apps.hello]\nroutes = [\"/hello\"]\ncomponent = \"{}\"\n", hello.display()))
+        .expect("write apps.toml");
+    let mut child = Command::new(host_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--apps"])
+        .arg(&apps)
+        .env("DATABASE_URL", budget_host_tests::admin_database_url())
+        .env_remove("BUDGET_SQL_ROLE_SECRET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn budget-host");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the host kept running without a role secret");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).expect("read stderr");
+    assert!(!status.success());
+    let reason: Vec<&str> = stderr.lines().filter(|line| line.contains("BUDGET_SQL_ROLE_SECRET")).collect();
+    assert_eq!(reason.len(), 1, "one line names the missing secret:\n{stderr}");
+    assert!(reason[0].starts_with("budget-host: DATABASE_URL is set but BUDGET_SQL_ROLE_SECRET is not"), "{stderr}");
+}
