@@ -61,12 +61,13 @@ lint: setup && build-components build
 services:
     scripts/ensure-services.sh
 
-# Everything CI runs: lint (code, k8s/, Dockerfile), unit tests (host, SDK, web money), integration tests against the real binary, the short drain drill, the API check, the browser check.
+# Everything CI runs: lint (code, k8s/, Dockerfile), unit tests (host, SDK, web money), integration tests against the real binary, the short drain drill, the API check, the browser check, the api.md examples, and `just run` itself.
 test: services lint k8s-lint build-components build
     python3 scripts/drill.py --short --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     python3 scripts/schemathesis.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     python3 scripts/browser-check.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     python3 scripts/docs-check.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
+    python3 scripts/run-check.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     node --test web/tests/
     cargo test --workspace --no-fail-fast
     cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo test -p budget-sdk -p budget-core --target "$(rustc -vV | sed -n 's/^host: //p')"

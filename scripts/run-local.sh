@@ -13,7 +13,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 host_bin="$1"
 shift
-data="$root/.data"
+# BUDGET_DATA_DIR moves everything it keeps (the run check uses a temporary one).
+data="${BUDGET_DATA_DIR:-$root/.data}"
 mkdir -p "$data"
 
 mongo_pid=""
@@ -97,8 +98,8 @@ host_pid=$!
             cat >&2 <<EOF
 
 run: ready on http://127.0.0.1:$local_port (web app at /, budget API under /v1, API docs at /api-docs/)
-run: next steps, in another shell from $root:
-    export BUDGET_ADMIN_TOKEN=\$(cat .data/admin-token)
+run: next steps, in another shell:
+    export BUDGET_ADMIN_TOKEN=\$(cat $data/admin-token)
     $host_bin user create alice        # prints the user id and a bgt_… token
     curl -s http://127.0.0.1:$local_port/v1/budgets -H "Authorization: Bearer bgt_…"
   Ctrl-C stops the host, PostgreSQL and nx-27017.
