@@ -69,7 +69,7 @@ test: services lint k8s-lint build-components build
     python3 scripts/docs-check.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     python3 scripts/run-check.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host"
     node --test web/tests/
-    cargo test --workspace --no-fail-fast
+    {{clippy}} cargo test --workspace --no-fail-fast
     cd components && CARGO_TARGET_DIR="{{guest_target}}" cargo test -p budget-sdk -p budget-core --target "$(rustc -vV | sed -n 's/^host: //p')"
 
 # Throughput and latency against the peers (wasmtime serve; native hyper + sqlx/redis), the budget API on 10,000 transactions, and release propagation across three hosts; writes docs/benchmarks.md.

@@ -350,9 +350,23 @@ pub struct ServeArgs {
     #[arg(long, env = "BUDGET_BACKEND_PROBE_MS", default_value_t = 2_000)]
     pub backend_probe_ms: u64,
 
-    /// Time allowed for a client to send request headers.
+    /// Time a client has to send a complete request head: on a new
+    /// connection (HTTP/1 headers, or the HTTP/2 preface and first request)
+    /// and between requests on a kept-alive HTTP/1 connection. Past it the
+    /// connection is closed, so silent connections cannot pile up.
     #[arg(long, env = "BUDGET_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_timeout_ms: u64,
+
+    /// Open client connections to --listen at most; at the cap
+    /// new connections wait in the kernel's backlog. Lowered at start so it
+    /// fits under the open-file limit (raised to its hard limit) with 512
+    /// descriptors to spare for backends and files.
+    #[arg(long, env = "BUDGET_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Concurrent streams (requests) one HTTP/2 connection may have open.
+    #[arg(long, env = "BUDGET_HTTP2_MAX_STREAMS", default_value_t = 100)]
+    pub http2_max_streams: u32,
 }
 
 #[derive(Debug, Clone, Args)]

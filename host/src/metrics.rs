@@ -20,6 +20,8 @@ pub struct Metrics {
     pub rollbacks_total: IntCounterVec,
     pub component_loads_total: IntCounterVec,
     pub release_load_failures_total: IntCounterVec,
+    pub open_connections: prometheus::IntGauge,
+    pub connections_closed_total: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 14] =
@@ -91,6 +93,19 @@ impl Metrics {
             ),
             &["app", "version"],
         )?;
+        let open_connections = prometheus::IntGauge::with_opts(Opts::new(
+            "budget_host_open_connections",
+            "Client connections open now, all listeners together (capped by --max-connections).",
+        ))?;
+        let connections_closed_total = IntCounterVec::new(
+            Opts::new(
+                "budget_host_connections_closed_total",
+                "Client connections the host closed on its own, by reason (first_request_timeout).",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(open_connections.clone()))?;
+        registry.register(Box::new(connections_closed_total.clone()))?;
         registry.register(Box::new(release_load_failures_total.clone()))?;
         for collector in [&release_weight, &release_generation, &canary_state] {
             registry.register(Box::new(collector.clone()))?;
@@ -120,6 +135,8 @@ impl Metrics {
             rollbacks_total,
             component_loads_total,
             release_load_failures_total,
+            open_connections,
+            connections_closed_total,
         })
     }
 

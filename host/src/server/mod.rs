@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod apps;
 pub mod body;
+mod connections;
 mod lifecycle;
 pub mod ops;
 pub mod request_id;
@@ -346,16 +347,28 @@ async fn termination_signal() {
     }
 }
 
-/// Accepts connections on `listener` until `stop` turns true.
+/// Accepts connections on `listener` until `stop` turns true, each holding
+/// one of `permits` (the connection cap) for as long as it is open.
+#[allow(clippy::too_many_arguments)]
 async fn accept_loop(
     host: Arc<Host>,
     listener: TcpListener,
     kind: ListenerKind,
     builder: auto::Builder<TokioExecutor>,
     graceful: Arc<GracefulShutdown>,
+    permits: Arc<tokio::sync::Semaphore>,
+    policy: connections::ConnectionPolicy,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
+        // At the cap, stop accepting: new connections wait in the backlog.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = stop.wait_for(|stop| *stop) => break,
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.wait_for(|stop| *stop) => break,
@@ -370,18 +383,42 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let host = host.clone();
-        let service = service_fn(move |request| {
+        let served_one = Arc::new(AtomicBool::new(false));
+        let service = {
             let host = host.clone();
-            async move { Ok::<_, Infallible>(host.handle(request, kind).await) }
-        });
+            let served_one = served_one.clone();
+            service_fn(move |request| {
+                served_one.store(true, Ordering::Relaxed);
+                let host = host.clone();
+                async move { Ok::<_, Infallible>(host.handle(request, kind).await) }
+            })
+        };
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let metrics = host.metrics.clone();
         tokio::spawn(async move {
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = watcher.watch(connection).await {
+            let _permit = permit;
+            metrics.open_connections.inc();
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::pin!(connection);
+            let first_request_due = tokio::time::sleep(policy.first_request_timeout);
+            let result = tokio::select! {
+                result = &mut connection => Some(result),
+                () = first_request_due => None,
+            };
+            let result = match result {
+                Some(result) => Some(result),
+                // No complete request head in time: drop (close) the connection.
+                None if !served_one.load(Ordering::Relaxed) => {
+                    metrics.connections_closed_total.with_label_values(&["first_request_timeout"]).inc();
+                    None
+                }
+                None => Some(connection.await),
+            };
+            if let Some(Err(error)) = result {
                 tracing::debug!(error = %error, "connection ended with an error");
             }
+            metrics.open_connections.dec();
         });
     }
 }
@@ -514,7 +551,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .keep_alive(true)
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(args.header_timeout_ms));
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30))
+        .max_concurrent_streams(args.http2_max_streams.max(1));
+
+    let open_file_limit = connections::raise_open_file_limit();
+    let max_connections = connections::effective_max_connections(args.max_connections, open_file_limit);
+    if max_connections < args.max_connections {
+        tracing::warn!(
+            requested = args.max_connections,
+            max_connections,
+            open_file_limit,
+            "the open-file limit lowers the connection cap"
+        );
+    }
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let policy = connections::ConnectionPolicy {
+        first_request_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
+    };
 
     let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -524,6 +580,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ListenerKind::Main,
         builder.clone(),
         graceful.clone(),
+        permits.clone(),
+        policy,
         stop_rx.clone(),
     ))];
     if let Some(listener) = ops_listener {
@@ -533,6 +591,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ListenerKind::Ops,
             builder.clone(),
             graceful.clone(),
+            // Probes and scrapes have their own few slots: a flood on the
+            // application port must not fail the kubelet's probes.
+            Arc::new(tokio::sync::Semaphore::new(connections::OPS_MAX_CONNECTIONS)),
+            policy,
             stop_rx,
         )));
     }

@@ -6,6 +6,7 @@ mod admin;
 mod cache;
 mod check;
 mod cli;
+mod connections;
 mod docs;
 mod isolation;
 mod keyvalue;
