@@ -8,10 +8,16 @@
 //! off-budget or back), in its category; a transaction without a category
 //! is reported as `uncategorized` and counts neither as income nor in any
 //! category.
+//!
+//! A category's carryover flag is a per-month setting (issue 12): the rows
+//! of `category_carryover` (migration 0007) say from which month on it is on
+//! or off. `PATCH …/categories/{id}` with `carryover` (and `carryover_from`,
+//! a month, by default the current one) sets it from that month on, the way
+//! [`month::Schedule::set_from`] does, and never changes an earlier month.
 
 use crate::audit::Written;
-use crate::{Outcome, amount_json, budget, int, is_uuid, query, read, text, write};
-use budget_core::month::{self, MonthInput};
+use crate::{Outcome, amount_json, amount_wide, budget, int, is_uuid, over_limit, query, read, text, wide, write};
+use budget_core::month::{self, MonthIndex, MonthInput, Schedule};
 use budget_sdk::cache;
 use budget_sdk::money;
 use budget_sdk::serde_json::{Value as Json, json};
@@ -32,20 +38,23 @@ pub(crate) fn create_income_category(req: &Request, tx: &Transaction, budget_id:
     Ok(())
 }
 
-/// `YYYY-MM` as the first day of the month, `YYYY-MM-01`.
-fn month_param(req: &Request) -> Outcome<String> {
-    let raw = req.param("month").unwrap_or_default();
+/// `YYYY-MM` (in the years the ledger accepts) as the first day of the
+/// month, `YYYY-MM-01`.
+fn parse_month(raw: &str) -> Option<String> {
     let b = raw.as_bytes();
     let valid = b.len() == 7
         && b[4] == b'-'
         && b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit())
         && matches!(raw[5..].parse::<u8>(), Ok(1..=12))
         && crate::year_ok(raw);
-    if valid {
-        Ok(format!("{raw}-01"))
-    } else {
-        Err(req.invalid(&[("month", "a month, YYYY-MM, in the years 1900 to 2200".to_string())]))
-    }
+    valid.then(|| format!("{raw}-01"))
+}
+
+const MONTH_RULE: &str = "a month, YYYY-MM, in the years 1900 to 2200";
+
+/// The `{month}` path parameter as `YYYY-MM-01`.
+fn month_param(req: &Request) -> Outcome<String> {
+    parse_month(req.param("month").unwrap_or_default()).ok_or_else(|| req.invalid(&[("month", MONTH_RULE.to_string())]))
 }
 
 #[derive(Deserialize)]
@@ -154,21 +163,22 @@ struct CategoryPatch {
     note: Option<String>,
     #[serde(default)]
     carryover: Option<bool>,
+    /// `YYYY-MM`: the month from which `carryover` applies (default: the
+    /// current month in the budget's time zone). Only with `carryover`.
+    #[serde(default)]
+    carryover_from: Option<String>,
 }
 
-/// `PATCH …/categories/{category}`: name, hidden, note, carryover.
+/// `PATCH …/categories/{category}`: name, hidden, note, and carryover from
+/// a month on.
 pub(crate) fn update_category(req: &Request) -> Response {
     write(req, |req, tx, owner| {
         let budget = budget(req, tx, owner)?;
         let id = req.param("category").unwrap_or_default().to_string();
-        let show = |c: &CategoryRow| {
-            json!({"id": c.id, "name": c.name, "group_id": c.group_id, "group_name": c.group_name,
-                   "is_income": c.is_income, "hidden": c.hidden, "carryover": c.carryover, "note": c.note})
-        };
         let before = categories(req, tx, &budget.id)?
             .iter()
             .find(|c| c.id == id)
-            .map(show)
+            .map(category_json)
             .ok_or_else(|| req.error(404, "not_found", "no such category"))?;
         let patch: CategoryPatch = req.json()?;
         let mut invalid = Vec::new();
@@ -178,9 +188,28 @@ pub(crate) fn update_category(req: &Request) -> Response {
         if patch.note.as_deref().is_some_and(|n| n.chars().count() > 2000) {
             invalid.push(("note", "at most 2000 characters".to_string()));
         }
+        let carryover_from = match (&patch.carryover, patch.carryover_from.as_deref()) {
+            (_, None) => None,
+            (None, Some(_)) => {
+                invalid.push(("carryover_from", "only together with carryover".to_string()));
+                None
+            }
+            (Some(_), Some(raw)) => {
+                let month = parse_month(raw);
+                if month.is_none() {
+                    invalid.push(("carryover_from", MONTH_RULE.to_string()));
+                }
+                month
+            }
+        };
         if !invalid.is_empty() {
             return Err(req.invalid(&invalid));
         }
+        if let Some(carryover) = patch.carryover {
+            set_carryover(req, tx, &budget.id, &id, carryover_from, carryover)?;
+        }
+        // `categories.carryover` is kept for versions before migration 0007:
+        // it holds the flag of the latest setting, the one just made.
         query(
             req,
             tx,
@@ -195,8 +224,66 @@ pub(crate) fn update_category(req: &Request) -> Response {
                 patch.carryover.map_or(Value::Null, Value::Boolean),
             ],
         )?;
-        let after = categories(req, tx, &budget.id)?.iter().find(|c| c.id == id).map(show).unwrap_or_default();
+        let after = categories(req, tx, &budget.id)?.iter().find(|c| c.id == id).map(category_json).unwrap_or_default();
         Ok(Written { response: Response::json(200, &after), before: Some(before), record: true })
+    })
+}
+
+/// Sets a category's carryover from `from` (`YYYY-MM-01`; default the
+/// current month in the budget's time zone) on, as
+/// [`Schedule::set_from`] does: settings from that month on are replaced,
+/// earlier ones stay, and no row is added when the flag before `from`
+/// already is `carryover`.
+fn set_carryover(
+    req: &Request,
+    tx: &Transaction,
+    budget_id: &str,
+    category: &str,
+    from: Option<String>,
+    carryover: bool,
+) -> Outcome<()> {
+    let start = query(
+        req,
+        tx,
+        "SELECT COALESCE($2::date, date_trunc('month', now() AT TIME ZONE time_zone)::date)::text
+           FROM budgets WHERE id = $1",
+        &[Value::Uuid(budget_id.to_string()), from.map_or(Value::Null, Value::Date)],
+    )?;
+    let start = start.first().map(|r| text(&r[0])).ok_or_else(|| req.error(404, "not_found", "no such budget"))?;
+    let params = [Value::Uuid(category.to_string()), Value::Date(start.clone())];
+    query(req, tx, "DELETE FROM category_carryover WHERE category_id = $1 AND month >= $2 RETURNING month", &params)?;
+    let earlier = query(
+        req,
+        tx,
+        "SELECT carryover FROM category_carryover WHERE category_id = $1 AND month < $2 ORDER BY month DESC LIMIT 1",
+        &params,
+    )?;
+    let in_force = earlier.first().is_some_and(|r| matches!(r[0], Value::Boolean(true)));
+    if in_force != carryover {
+        query(
+            req,
+            tx,
+            "INSERT INTO category_carryover (category_id, month, budget_id, carryover) VALUES ($1, $2, $3, $4)
+             RETURNING month",
+            &[
+                Value::Uuid(category.to_string()),
+                Value::Date(start),
+                Value::Uuid(budget_id.to_string()),
+                Value::Boolean(carryover),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// A category as the list and `PATCH` show it: `carryover` is the flag in
+/// force in the current month, `carryover_schedule` every setting.
+fn category_json(c: &CategoryRow) -> Json {
+    json!({
+        "id": c.id, "name": c.name, "group_id": c.group_id, "group_name": c.group_name,
+        "is_income": c.is_income, "hidden": c.hidden, "carryover": c.carryover, "note": c.note,
+        "carryover_schedule": c.schedule.iter().map(|(from, carryover)| json!({"from": from, "carryover": carryover}))
+            .collect::<Vec<Json>>(),
     })
 }
 
@@ -260,32 +347,65 @@ struct CategoryRow {
     is_income: bool,
     /// Hidden itself or through its group.
     hidden: bool,
+    /// The flag in force in the current month (the budget's time zone).
     carryover: bool,
+    /// The carryover settings, oldest first: (`YYYY-MM` from which, flag).
+    schedule: Vec<(String, bool)>,
     note: String,
     knowledge: i64,
 }
 
 fn categories(req: &Request, tx: &Transaction, budget_id: &str) -> Outcome<Vec<CategoryRow>> {
+    let params = [Value::Uuid(budget_id.to_string())];
     let rows = query(
         req,
         tx,
-        "SELECT c.id::text, c.name, g.id::text, g.name, g.is_income, c.hidden OR g.hidden, c.carryover, c.knowledge, c.note
+        "SELECT c.id::text, c.name, g.id::text, g.name, g.is_income, c.hidden OR g.hidden, c.knowledge, c.note
            FROM categories c JOIN category_groups g ON g.id = c.group_id
           WHERE c.budget_id = $1 ORDER BY g.seq, c.seq",
-        &[Value::Uuid(budget_id.to_string())],
+        &params,
     )?;
+    let settings = query(
+        req,
+        tx,
+        "SELECT s.category_id::text, to_char(s.month, 'YYYY-MM'), s.carryover,
+                to_char(now() AT TIME ZONE b.time_zone, 'YYYY-MM')
+           FROM category_carryover s JOIN budgets b ON b.id = s.budget_id
+          WHERE s.budget_id = $1 ORDER BY s.month",
+        &params,
+    )?;
+    let mut schedules: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+    let mut now = None;
+    for row in &settings {
+        schedules.entry(text(&row[0])).or_default().push((text(&row[1]), matches!(row[2], Value::Boolean(true))));
+        now = now.or_else(|| month_index(&text(&row[3])));
+    }
     Ok(rows
         .iter()
-        .map(|r| CategoryRow {
-            id: text(&r[0]),
-            name: text(&r[1]),
-            group_id: text(&r[2]),
-            group_name: text(&r[3]),
-            is_income: matches!(r[4], Value::Boolean(true)),
-            hidden: matches!(r[5], Value::Boolean(true)),
-            carryover: matches!(r[6], Value::Boolean(true)),
-            knowledge: int(&r[7]),
-            note: text(&r[8]),
+        .map(|r| {
+            let id = text(&r[0]);
+            let schedule = schedules.remove(&id).unwrap_or_default();
+            let carryover = now.is_some_and(|now| {
+                let mut resolved = Schedule::new();
+                for (from, flag) in &schedule {
+                    if let Some(from) = month_index(from) {
+                        resolved.insert(from, *flag);
+                    }
+                }
+                resolved.flag_in(now)
+            });
+            CategoryRow {
+                id,
+                name: text(&r[1]),
+                group_id: text(&r[2]),
+                group_name: text(&r[3]),
+                is_income: matches!(r[4], Value::Boolean(true)),
+                hidden: matches!(r[5], Value::Boolean(true)),
+                carryover,
+                schedule,
+                knowledge: int(&r[6]),
+                note: text(&r[7]),
+            }
         })
         .collect())
 }
@@ -297,12 +417,7 @@ pub(crate) fn list_categories(req: &Request) -> Response {
         let items: Vec<Json> = categories(req, tx, &budget.id)?
             .iter()
             .filter(|c| since.is_none_or(|k| c.knowledge > k))
-            .map(|c| {
-                json!({
-                    "id": c.id, "name": c.name, "group_id": c.group_id, "group_name": c.group_name,
-                    "is_income": c.is_income, "hidden": c.hidden, "carryover": c.carryover, "note": c.note,
-                })
-            })
+            .map(category_json)
             .collect();
         crate::sync::list(req, tx, &budget.id, "category", since, items)
     })
@@ -472,15 +587,17 @@ pub(crate) fn get_month(req: &Request) -> Response {
 /// Old versions are never read again; they expire.
 const SUMMARY_TTL_MS: u64 = 60 * 60 * 1000;
 
-/// Months are numbered `year * 12 + month - 1`.
-fn month_index(date: &str) -> Option<i64> {
+/// Months are numbered `year * 12 + month - 1`, from `YYYY-MM…`.
+fn month_index(date: &str) -> Option<MonthIndex> {
     let year: i64 = date.get(0..4)?.parse().ok()?;
     let month: i64 = date.get(5..7)?.parse().ok()?;
     Some(year * 12 + month - 1)
 }
 
 /// The month view: every category's assigned, activity and available, and
-/// the month's income, assigned, activity and to-be-budgeted.
+/// the month's income, assigned, activity and to-be-budgeted. Sums are
+/// exact (`numeric` in PostgreSQL, i128 here); a figure beyond ±(2^63 − 1)
+/// is answered with 422 `amount_limit_exceeded`, never wrapped or saturated.
 fn month_view(req: &Request, tx: &Transaction, budget_id: &str, exponent: u8, month: &str) -> Outcome<Json> {
     let target = month_index(month).ok_or_else(|| req.invalid(&[("month", "a month, YYYY-MM".to_string())]))?;
     let all = categories(req, tx, budget_id)?;
@@ -494,14 +611,14 @@ fn month_view(req: &Request, tx: &Transaction, budget_id: &str, exponent: u8, mo
         // Split lines stand in for their transaction; transfers count only
         // where they cross the budget's edge.
         "SELECT COALESCE(s.category_id, t.category_id)::text, date_trunc('month', t.date)::date::text,
-                sum(COALESCE(s.amount, t.amount))::bigint
+                sum(COALESCE(s.amount, t.amount))
            FROM transactions t JOIN accounts a ON a.id = t.account_id
                 LEFT JOIN transaction_splits s ON s.transaction_id = t.id
           WHERE t.budget_id = $1 AND a.on_budget AND t.date < ($2::date + interval '1 month')
           GROUP BY 1, 2
          UNION ALL
          SELECT x.category_id::text, date_trunc('month', x.date)::date::text,
-                sum(CASE WHEN f.on_budget THEN -x.amount ELSE x.amount END)::bigint
+                sum(CASE WHEN f.on_budget THEN -x.amount ELSE x.amount END)
            FROM transfers x JOIN accounts f ON f.id = x.from_account_id JOIN accounts d ON d.id = x.to_account_id
           WHERE x.budget_id = $1 AND f.on_budget <> d.on_budget AND x.date < ($2::date + interval '1 month')
           GROUP BY 1, 2",
@@ -513,6 +630,12 @@ fn month_view(req: &Request, tx: &Transaction, budget_id: &str, exponent: u8, mo
         "SELECT category_id::text, month::text, assigned FROM assignments WHERE budget_id = $1 AND month <= $2",
         &params,
     )?;
+    let settings = query(
+        req,
+        tx,
+        "SELECT category_id::text, month::text, carryover FROM category_carryover WHERE budget_id = $1 AND month <= $2",
+        &params,
+    )?;
     let first = activity
         .iter()
         .chain(assigned.iter())
@@ -521,20 +644,37 @@ fn month_view(req: &Request, tx: &Transaction, budget_id: &str, exponent: u8, mo
         .unwrap_or(target)
         .min(target);
     let span = usize::try_from(target - first + 1).unwrap_or(1);
-    let mut months =
-        vec![MonthInput { income: 0, assigned: vec![0; budgeted.len()], activity: vec![0; budgeted.len()] }; span];
-    let mut uncategorized = 0i64;
+    // Each category's carryover flag per month, from its settings.
+    let mut schedules = vec![Schedule::new(); budgeted.len()];
+    for row in &settings {
+        if let (Some(&c), Some(from)) = (position.get(text(&row[0]).as_str()), month_index(&text(&row[1]))) {
+            schedules[c].insert(from, matches!(row[2], Value::Boolean(true)));
+        }
+    }
+    let mut months: Vec<MonthInput> = (0..span)
+        .map(|i| MonthInput {
+            income: 0,
+            assigned: vec![0; budgeted.len()],
+            activity: vec![0; budgeted.len()],
+            carryover: schedules.iter().map(|s| s.flag_in(first + i as MonthIndex)).collect(),
+        })
+        .collect();
+    let add = |slot: &mut i128, amount: i128| -> Outcome<()> {
+        *slot = slot.checked_add(amount).ok_or_else(|| over_limit(req))?;
+        Ok(())
+    };
+    let mut uncategorized = 0i128;
     for row in &activity {
-        let (category, amount) = (text(&row[0]), int(&row[2]));
+        let (category, amount) = (text(&row[0]), wide(req, &row[2])?);
         let Some(index) = month_index(&text(&row[1])).and_then(|m| usize::try_from(m - first).ok()) else {
             continue;
         };
         if let Some(&c) = position.get(category.as_str()) {
-            months[index].activity[c] += amount;
+            add(&mut months[index].activity[c], amount)?;
         } else if income_categories.contains(&category.as_str()) {
-            months[index].income += amount;
+            add(&mut months[index].income, amount)?;
         } else if index + 1 == span {
-            uncategorized += amount;
+            add(&mut uncategorized, amount)?;
         }
     }
     for row in &assigned {
@@ -542,33 +682,30 @@ fn month_view(req: &Request, tx: &Transaction, budget_id: &str, exponent: u8, mo
             continue;
         };
         if let Some(&c) = position.get(text(&row[0]).as_str()) {
-            months[index].assigned[c] += int(&row[2]);
+            add(&mut months[index].assigned[c], i128::from(int(&row[2])))?;
         }
     }
-    let carryover: Vec<bool> = budgeted.iter().map(|c| c.carryover).collect();
-    let summaries = month::run(&carryover, &months);
+    let summaries = month::run(budgeted.len(), &months).map_err(|_| over_limit(req))?;
     let summary = summaries.last().cloned().unwrap_or_default();
-    let categories: Vec<Json> = budgeted
-        .iter()
-        .zip(&summary.categories)
-        .map(|(c, figures)| {
-            json!({
-                "id": c.id, "name": c.name, "group_id": c.group_id, "group_name": c.group_name,
-                "hidden": c.hidden, "carryover": c.carryover,
-                "assigned": amount_json(figures.assigned, exponent),
-                "activity": amount_json(figures.activity, exponent),
-                "available": amount_json(figures.available, exponent),
-            })
-        })
-        .collect();
+    let money = |minor: i128| amount_wide(req, minor, exponent);
+    let mut categories = Vec::with_capacity(budgeted.len());
+    for (c, figures) in budgeted.iter().zip(&summary.categories) {
+        categories.push(json!({
+            "id": c.id, "name": c.name, "group_id": c.group_id, "group_name": c.group_name,
+            "hidden": c.hidden, "carryover": figures.carryover,
+            "assigned": money(figures.assigned)?,
+            "activity": money(figures.activity)?,
+            "available": money(figures.available)?,
+        }));
+    }
     Ok(json!({
         "month": &month[..7],
-        "income": amount_json(summary.income, exponent),
-        "assigned": amount_json(summary.assigned, exponent),
-        "activity": amount_json(summary.activity, exponent),
-        "overspent_last_month": amount_json(summary.overspent_last_month, exponent),
-        "to_be_budgeted": amount_json(summary.to_be_budgeted, exponent),
-        "uncategorized_activity": amount_json(uncategorized, exponent),
+        "income": money(summary.income)?,
+        "assigned": money(summary.assigned)?,
+        "activity": money(summary.activity)?,
+        "overspent_last_month": money(summary.overspent_last_month)?,
+        "to_be_budgeted": money(summary.to_be_budgeted)?,
+        "uncategorized_activity": money(uncategorized)?,
         "categories": categories,
     }))
 }

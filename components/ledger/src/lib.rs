@@ -40,6 +40,9 @@ fn owner(req: &Request) -> Outcome<String> {
 fn sql_failed(req: &Request, error: SqlError) -> Response {
     budget_sdk::log::warn("ledger", &format!("request {}: database error {error:?}", req.request_id()));
     match error {
+        // Raised by the triggers of migration 0008: the write would take the
+        // budget's amounts past the limit.
+        SqlError::Database(db) if db.constraint.as_deref() == Some("budget_amount_limit") => over_limit(req),
         SqlError::Database(db) if db.sqlstate == "23505" => {
             req.error(409, "conflict", "an item with these unique values already exists")
         }
@@ -103,6 +106,46 @@ fn is_date(text: &str) -> bool {
 /// Money as the API shows it: the decimal string and the minor units.
 fn amount_json(minor: i64, exponent: u8) -> Json {
     json!({ "amount": money::format(minor, exponent), "minor_units": minor })
+}
+
+/// The limit of every amount and every total, in minor units: 2^63 − 1.
+/// A budget's amounts may add up (in absolute value) to at most this much
+/// (migration 0008), which keeps every figure derived from them within it.
+const AMOUNT_LIMIT: i64 = i64::MAX;
+
+/// 422 `amount_limit_exceeded`: a write that would take the budget past
+/// [`AMOUNT_LIMIT`], or (for data stored before the limit was enforced) a
+/// figure beyond it, which is refused rather than wrapped or saturated.
+fn over_limit(req: &Request) -> Response {
+    req.error(
+        422,
+        "amount_limit_exceeded",
+        &format!(
+            "the absolute values of a budget's amounts (transactions, split lines, transfers counted twice, \
+             assigned amounts) may add up to at most {AMOUNT_LIMIT} minor units (2^63 - 1), so that every \
+             balance and total stays in range; this would go beyond it"
+        ),
+    )
+}
+
+/// An aggregate as PostgreSQL computes it (`sum` of bigint is `numeric`,
+/// exact), widened to i128; `NULL` is 0. Anything else is a bug: 500.
+fn wide(req: &Request, value: &Value) -> Outcome<i128> {
+    match value {
+        Value::Null => Ok(0),
+        Value::Int64(n) => Ok(i128::from(*n)),
+        Value::Int32(n) => Ok(i128::from(*n)),
+        Value::Numeric(text) => {
+            text.parse::<i128>().map_err(|_| req.error(500, "internal", "a total is not a whole number"))
+        }
+        _ => Err(req.error(500, "internal", "a total has an unexpected type")),
+    }
+}
+
+/// A figure computed in i128, as the API shows it; beyond ±(2^63 − 1) it is
+/// refused with 422 `amount_limit_exceeded`, never wrapped or saturated.
+fn amount_wide(req: &Request, minor: i128, exponent: u8) -> Outcome<Json> {
+    i64::try_from(minor).map(|minor| amount_json(minor, exponent)).map_err(|_| over_limit(req))
 }
 
 /// A budget of the caller's: (currency, exponent). Another user's is 404.
@@ -317,20 +360,21 @@ fn yes() -> bool {
 
 const ACCOUNT_TYPES: [&str; 5] = ["checking", "savings", "credit_card", "cash", "loan"];
 
-fn account_json(row: &[Value], exponent: u8) -> Json {
-    json!({
+fn account_json(req: &Request, row: &[Value], exponent: u8) -> Outcome<Json> {
+    Ok(json!({
         "id": text(&row[0]), "name": text(&row[1]), "type": text(&row[2]),
         "on_budget": matches!(row[3], Value::Boolean(true)), "closed": matches!(row[4], Value::Boolean(true)),
-        "balance": amount_json(int(&row[5]), exponent),
-        "cleared_balance": amount_json(int(&row[6]), exponent),
-    })
+        "balance": amount_wide(req, wide(req, &row[5])?, exponent)?,
+        "cleared_balance": amount_wide(req, wide(req, &row[6])?, exponent)?,
+    }))
 }
 
 /// Balances include transfers (always cleared): in to the account, out of it.
+/// They are exact `numeric` sums, checked against the limit in Rust.
 const ACCOUNT_SELECT: &str = "SELECT a.id::text, a.name, a.kind, a.on_budget, a.closed,
-        (COALESCE((SELECT sum(t.amount) FROM transactions t WHERE t.account_id = a.id), 0) + x.net)::bigint,
-        (COALESCE((SELECT sum(t.amount) FROM transactions t WHERE t.account_id = a.id AND t.cleared), 0)
-            + x.net)::bigint
+        COALESCE((SELECT sum(t.amount) FROM transactions t WHERE t.account_id = a.id), 0) + x.net,
+        COALESCE((SELECT sum(t.amount) FROM transactions t WHERE t.account_id = a.id AND t.cleared), 0)
+            + x.net
    FROM accounts a,
         LATERAL (SELECT COALESCE((SELECT sum(amount) FROM transfers WHERE to_account_id = a.id), 0)
                       - COALESCE((SELECT sum(amount) FROM transfers WHERE from_account_id = a.id), 0) AS net) x";
@@ -400,7 +444,7 @@ fn create_account(req: &Request) -> Response {
             )?;
         }
         let rows = query(req, tx, &format!("{ACCOUNT_SELECT} WHERE a.id = $1::uuid"), &[Value::Uuid(account)])?;
-        Ok(Response::json(201, &account_json(&rows[0], budget.exponent)))
+        Ok(Response::json(201, &account_json(req, &rows[0], budget.exponent)?))
     })
 }
 
@@ -414,7 +458,7 @@ fn list_accounts(req: &Request) -> Response {
             &format!("{ACCOUNT_SELECT} WHERE a.budget_id = $1 AND a.knowledge > $2 ORDER BY a.created_at, a.id"),
             &[Value::Uuid(budget.id.clone()), Value::Int64(since.unwrap_or(-1))],
         )?;
-        let items: Vec<Json> = rows.iter().map(|r| account_json(r, budget.exponent)).collect();
+        let items = rows.iter().map(|r| account_json(req, r, budget.exponent)).collect::<Outcome<Vec<Json>>>()?;
         sync::list(req, tx, &budget.id, "account", since, items)
     })
 }
@@ -450,12 +494,12 @@ fn close_account(req: &Request) -> Response {
             &[Value::Uuid(id.clone()), Value::Uuid(budget.id.clone())],
         )?;
         let current = current.into_iter().next().ok_or_else(missing)?;
-        let before = account_json(&current, budget.exponent);
+        let before = account_json(req, &current, budget.exponent)?;
         if before["closed"] == true {
             return Err(req.error(409, "conflict", "the account is already closed"));
         }
         let body: CloseAccount = req.json()?;
-        let balance = int(&current[5]);
+        let balance = i64::try_from(wide(req, &current[5])?).map_err(|_| over_limit(req))?;
         if body.date.as_deref().is_some_and(|d| !is_date(d)) {
             return Err(req.invalid(&[("date", "a date, YYYY-MM-DD".to_string())]));
         }
@@ -465,7 +509,7 @@ fn close_account(req: &Request) -> Response {
             })?;
             let (from, to) = if balance > 0 { (id.clone(), target) } else { (target, id.clone()) };
             let transfer = json!({
-                "from_account_id": from, "to_account_id": to, "amount": money::format(balance.abs(), budget.exponent),
+                "from_account_id": from, "to_account_id": to, "amount": money::format(balance.checked_abs().ok_or_else(|| over_limit(req))?, budget.exponent),
                 "category_id": body.category_id, "memo": "Closing balance",
                 "date": body.date.clone(),
             });
@@ -474,7 +518,7 @@ fn close_account(req: &Request) -> Response {
         query(req, tx, "UPDATE accounts SET closed = true WHERE id = $1 RETURNING id", &[Value::Uuid(id.clone())])?;
         let after = query(req, tx, &format!("{ACCOUNT_SELECT} WHERE a.id = $1"), &[Value::Uuid(id)])?;
         Ok(audit::Written {
-            response: Response::json(200, &account_json(&after[0], budget.exponent)),
+            response: Response::json(200, &account_json(req, &after[0], budget.exponent)?),
             before: Some(before),
             record: true,
         })
@@ -689,8 +733,16 @@ fn validate_splits(
         lines.push((amount, category, split.memo.clone()));
     }
     if invalid.is_empty() && sum != i128::from(total) {
-        let difference = money::format(i64::try_from(i128::from(total) - sum).unwrap_or(i64::MAX), budget.exponent);
-        invalid.push(("splits", format!("the lines must sum to the amount; {difference} is unaccounted for")));
+        // The difference of two sums of i64 is exact in i128; shown as is
+        // when it fits, never saturated.
+        let message = match i64::try_from(i128::from(total) - sum) {
+            Ok(difference) => format!(
+                "the lines must sum to the amount; {} is unaccounted for",
+                money::format(difference, budget.exponent)
+            ),
+            Err(_) => "the lines must sum to the amount; they miss it by more than the amount limit".to_string(),
+        };
+        invalid.push(("splits", message));
     }
     if invalid.is_empty() { Ok(lines) } else { Err(req.invalid(&invalid)) }
 }

@@ -1,15 +1,28 @@
 //! Reports over a range of months (`?from=YYYY-MM&to=YYYY-MM`, at most 120):
 //!
-//! - `spending`: outflows by category and month, on-budget accounts only,
-//!   split lines in their own categories, with an `uncategorized` bucket
-//!   (`category_id: null`); income categories are left out.
-//! - `income-expense`: per month, income (income categories), expense
-//!   (every other category and uncategorized, as a positive figure) and net.
+//! - `spending`: what each expense category spent per month, on-budget
+//!   accounts only, split lines in their own categories. Inflows into an
+//!   expense category (refunds) are netted, as Actual does: 280.00 spent and
+//!   a 25.00 refund is 255.00 spent (a month of more refunds than spending
+//!   shows a negative figure). Uncategorized outflows are a bucket of their
+//!   own (`category_id: null`); income categories are left out.
+//! - `income-expense`: per month, income (the net of income categories),
+//!   expense (the net outflow of expense categories, refunds netted, plus
+//!   uncategorized outflows) and net = income − expense. A month's expense
+//!   is exactly the sum of its spending lines: the two reports agree.
+//! - Uncategorized **inflows** (every CSV-imported salary until it is
+//!   categorised) are outside the budget, as in Actual: neither income nor
+//!   expense, never netted against spending. `income-expense` reports them
+//!   on their own as `uncategorized_inflow`.
 //! - `net-worth`: per month, every account's balance at the month's end
 //!   (transactions and transfers, on- and off-budget): assets, liabilities
 //!   and net worth.
+//!
+//! Sums are exact `numeric` in PostgreSQL and i128 here; a figure beyond
+//! ±(2^63 − 1) is answered with 422 `amount_limit_exceeded` (see
+//! [`crate::over_limit`]), never wrapped or saturated.
 
-use crate::{Outcome, amount_json, budget, int, read, text};
+use crate::{Outcome, amount_wide, budget, over_limit, read, text, wide};
 use budget_sdk::serde_json::{Value as Json, json};
 use budget_sdk::sql::Value;
 use budget_sdk::{Request, Response};
@@ -71,26 +84,24 @@ pub(crate) fn spending(req: &Request) -> Response {
             tx,
             &format!(
                 "WITH {LINES}
-             SELECT to_char(l.month, 'YYYY-MM'), l.category_id::text, c.name, (-sum(l.amount))::bigint
+             SELECT to_char(l.month, 'YYYY-MM'), l.category_id::text, c.name, -sum(l.amount)
                FROM lines l LEFT JOIN categories c ON c.id = l.category_id
                     LEFT JOIN category_groups g ON g.id = c.group_id
-              WHERE l.amount < 0 AND NOT COALESCE(g.is_income, false)
+              WHERE CASE WHEN l.category_id IS NULL THEN l.amount < 0 ELSE NOT g.is_income END
               GROUP BY 1, 2, 3 ORDER BY 1, 3 NULLS LAST"
             ),
             &[Value::Uuid(budget.id), Value::Date(from), Value::Date(to)],
         )?;
-        let items: Vec<Json> = rows
-            .iter()
-            .map(|r| {
-                let uncategorized = matches!(r[1], Value::Null);
-                json!({
-                    "month": text(&r[0]),
-                    "category_id": if uncategorized { Json::Null } else { Json::String(text(&r[1])) },
-                    "category_name": if uncategorized { "uncategorized".to_string() } else { text(&r[2]) },
-                    "spent": amount_json(int(&r[3]), budget.exponent),
-                })
-            })
-            .collect();
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let uncategorized = matches!(r[1], Value::Null);
+            items.push(json!({
+                "month": text(&r[0]),
+                "category_id": if uncategorized { Json::Null } else { Json::String(text(&r[1])) },
+                "category_name": if uncategorized { "uncategorized".to_string() } else { text(&r[2]) },
+                "spent": amount_wide(req, wide(req, &r[3])?, budget.exponent)?,
+            }));
+        }
         Ok(Response::json(200, &json!({ "items": items })))
     })
 }
@@ -106,15 +117,29 @@ pub(crate) fn income_expense(req: &Request) -> Response {
                 "WITH months AS (SELECT generate_series($2::date, $3::date, interval '1 month')::date AS month),
                   {LINES}
              SELECT to_char(m.month, 'YYYY-MM'),
-                    COALESCE(sum(l.amount) FILTER (WHERE g.is_income), 0)::bigint,
-                    COALESCE(-sum(l.amount) FILTER (WHERE NOT COALESCE(g.is_income, false)), 0)::bigint
+                    COALESCE(sum(l.amount) FILTER (WHERE g.is_income), 0),
+                    -- The same lines as the spending report: expense categories
+                    -- net of refunds, and uncategorized outflows.
+                    COALESCE(-sum(l.amount) FILTER (WHERE NOT g.is_income OR (l.category_id IS NULL AND l.amount < 0)), 0),
+                    COALESCE(sum(l.amount) FILTER (WHERE l.category_id IS NULL AND l.amount > 0), 0)
                FROM months m LEFT JOIN lines l ON l.month = m.month
                     LEFT JOIN categories c ON c.id = l.category_id LEFT JOIN category_groups g ON g.id = c.group_id
               GROUP BY m.month ORDER BY m.month"
             ),
             &[Value::Uuid(budget.id), Value::Date(from), Value::Date(to)],
         )?;
-        Ok(monthly(&rows, budget.exponent, ["income", "expense", "net"]))
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (income, expense, inflow) = (wide(req, &r[1])?, wide(req, &r[2])?, wide(req, &r[3])?);
+            items.push(json!({
+                "month": text(&r[0]),
+                "income": amount_wide(req, income, budget.exponent)?,
+                "expense": amount_wide(req, expense, budget.exponent)?,
+                "net": amount_wide(req, income.checked_sub(expense).ok_or_else(|| over_limit(req))?, budget.exponent)?,
+                "uncategorized_inflow": amount_wide(req, inflow, budget.exponent)?,
+            }));
+        }
+        Ok(Response::json(200, &json!({ "items": items })))
     })
 }
 
@@ -136,28 +161,26 @@ pub(crate) fn net_worth(req: &Request) -> Response {
                             AS balance
                    FROM months m CROSS JOIN accounts a WHERE a.budget_id = $1)
              SELECT to_char(m.month, 'YYYY-MM'),
-                    COALESCE(sum(b.balance) FILTER (WHERE b.balance > 0), 0)::bigint,
-                    COALESCE(-sum(b.balance) FILTER (WHERE b.balance < 0), 0)::bigint
+                    COALESCE(sum(b.balance) FILTER (WHERE b.balance > 0), 0),
+                    COALESCE(-sum(b.balance) FILTER (WHERE b.balance < 0), 0)
                FROM months m LEFT JOIN balances b ON b.month = m.month
               GROUP BY m.month ORDER BY m.month",
             &[Value::Uuid(budget.id), Value::Date(from), Value::Date(to)],
         )?;
-        Ok(monthly(&rows, budget.exponent, ["assets", "liabilities", "net_worth"]))
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (assets, liabilities) = (wide(req, &r[1])?, wide(req, &r[2])?);
+            items.push(json!({
+                "month": text(&r[0]),
+                "assets": amount_wide(req, assets, budget.exponent)?,
+                "liabilities": amount_wide(req, liabilities, budget.exponent)?,
+                "net_worth": amount_wide(
+                    req,
+                    assets.checked_sub(liabilities).ok_or_else(|| over_limit(req))?,
+                    budget.exponent,
+                )?,
+            }));
+        }
+        Ok(Response::json(200, &json!({ "items": items })))
     })
-}
-
-/// Rows of (month, a, b) as `{month, names[0]: a, names[1]: b, names[2]: a − b}`.
-fn monthly(rows: &[Vec<Value>], exponent: u8, names: [&str; 3]) -> Response {
-    let items: Vec<Json> = rows
-        .iter()
-        .map(|r| {
-            let (a, b) = (int(&r[1]), int(&r[2]));
-            let mut item = json!({ "month": text(&r[0]) });
-            item[names[0]] = amount_json(a, exponent);
-            item[names[1]] = amount_json(b, exponent);
-            item[names[2]] = amount_json(a - b, exponent);
-            item
-        })
-        .collect();
-    Response::json(200, &json!({ "items": items }))
 }

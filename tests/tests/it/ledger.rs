@@ -16,11 +16,20 @@ async fn host(db: &TestDatabase) -> (HostProcess, OwnedMongo) {
 }
 
 async fn host_with(db: &TestDatabase, mongo: OwnedMongo) -> (HostProcess, OwnedMongo) {
+    host_migrated(db, mongo, &repo_root().join("components/ledger/migrations")).await
+}
+
+/// As [`host_with`], applying the migrations in `migrations`.
+async fn host_migrated(
+    db: &TestDatabase,
+    mongo: OwnedMongo,
+    migrations: &std::path::Path,
+) -> (HostProcess, OwnedMongo) {
     let apps = format!(
         "[apps.ledger]\nroutes = [\"/v1/budgets\"]\ncomponent = \"{}\"\ncapabilities = [\"sql\", \"docs\", \"cache\"]\n\
          auth = \"user\"\nmigrations = \"{}\"\n",
         component("ledger").display(),
-        repo_root().join("components/ledger/migrations").display()
+        migrations.display()
     );
     let host = HostBuilder::new(apps)
         .arg("--database-url")
@@ -1041,11 +1050,16 @@ async fn categories_and_groups_change_and_carryover_follows() {
         async move { request.send().await.expect("month").json::<Value>().await.expect("json") }
     };
     assert_eq!(figures(&december(&host).await, "Games"), (0, 0, 0), "no carryover: the −20 does not follow");
+    // Carryover is a per-month setting (issue 12): it applies from
+    // `carryover_from` on. The old expectation (a bare `carryover: true`
+    // carrying November's −20 into December) relied on the flag rewriting
+    // every month, the defect; the default start is now the current month,
+    // so the test names November.
     let changed = patch(
         &host,
         &token,
         &format!("{base}/categories/{games_id}"),
-        json!({"carryover": true, "note": "consoles", "name": "Video games"}),
+        json!({"carryover": true, "carryover_from": "2026-11", "note": "consoles", "name": "Video games"}),
     )
     .await;
     assert_eq!((changed["carryover"].as_bool(), changed["name"].as_str()), (Some(true), Some("Video games")));
@@ -1114,4 +1128,503 @@ async fn months_far_apart_stay_within_the_components_limits() {
     let long_id =
         json!({"account_id": account["id"], "date": "2026-01-01", "amount": "-1", "import_id": "x".repeat(4096)});
     expect_error(post(&host, &token, &format!("{base}/transactions"), long_id).await, 422, "validation_failed").await;
+}
+
+/// GETs `path` and returns its JSON, which must come with 200.
+async fn read_ok(host: &HostProcess, token: &str, path: &str) -> Value {
+    let response = get(host, token, path).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or_else(|e| panic!("{path}: not JSON: {e}"));
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+async fn send_patch(host: &HostProcess, token: &str, path: &str, body: Value) -> reqwest::Response {
+    host.client.patch(host.url(path)).bearer_auth(token).json(&body).send().await.expect("patch")
+}
+
+/// The current month in UTC, as PostgreSQL (and so the ledger) sees it.
+async fn current_month(db: &TestDatabase) -> String {
+    let row: (String,) = sqlx::query_as("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM')")
+        .fetch_one(&mut db.connect().await)
+        .await
+        .expect("now");
+    row.0
+}
+
+fn category_in<'a>(view: &'a Value, name: &str) -> &'a Value {
+    view["categories"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no category {name} in {view}"))
+}
+
+/// Issue 12, item 1: carryover is a per-month setting. Turning it off "in
+/// April" leaves February, March and April exactly as they were; only the
+/// months after April move. Turning it back on from March restores every
+/// figure, and the setting's default start is the current month.
+#[tokio::test]
+async fn carryover_applies_from_a_month_on_and_never_rewrites_earlier_months() {
+    let db = TestDatabase::create().await;
+    let (host, _mongo) = host(&db).await;
+    let (_, token) = user(&host, "pia").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let opening = json!({"name": "Cash", "type": "cash", "opening_balance": "1000", "opening_date": "2026-02-01"});
+    let account = created(post(&host, &token, &format!("{base}/accounts"), opening).await).await["id"].clone();
+    let group = created(post(&host, &token, &format!("{base}/category-groups"), json!({"name": "Fun"})).await).await;
+    let body = json!({"group_id": group["id"], "name": "Games", "carryover": true});
+    let games = created(post(&host, &token, &format!("{base}/categories"), body).await).await;
+    let games_id = games["id"].as_str().expect("id").to_string();
+    for month in ["02", "03", "04"] {
+        let spend = json!({"account_id": account, "date": format!("2026-{month}-10"), "amount": "-10",
+                           "category_id": games_id});
+        created(post(&host, &token, &format!("{base}/transactions"), spend).await).await;
+    }
+    let views = || {
+        let (host, token, base) = (&host, &token, &base);
+        async move {
+            let mut views = Vec::new();
+            for month in ["2026-02", "2026-03", "2026-04", "2026-05"] {
+                views.push(read_ok(host, token, &format!("{base}/months/{month}")).await);
+            }
+            views
+        }
+    };
+    let before = views().await;
+    // Carrying from the beginning: −10, −20, −30, and May starts at −30.
+    assert_eq!(figures(&before[1], "Games"), (0, -1_000, -2_000));
+    assert_eq!(figures(&before[2], "Games"), (0, -1_000, -3_000));
+    assert_eq!(figures(&before[3], "Games"), (0, 0, -3_000));
+    assert_eq!(minor(&before[3], "to_be_budgeted"), 100_000);
+
+    let path = format!("{base}/categories/{games_id}");
+    let off = patch(&host, &token, &path, json!({"carryover": false, "carryover_from": "2026-04"})).await;
+    assert_eq!(
+        off["carryover_schedule"],
+        json!([{"from": "1900-01", "carryover": true}, {"from": "2026-04", "carryover": false}])
+    );
+    let now = current_month(&db).await;
+    assert_eq!(off["carryover"], json!(now.as_str() < "2026-04"), "the flag in force in the current month ({now})");
+    let after = views().await;
+    assert_eq!(after[0], before[0], "February is untouched");
+    assert_eq!(after[1], before[1], "March is untouched");
+    assert_eq!(category_in(&after[1], "Games")["carryover"], true, "March still carries");
+    assert_eq!(category_in(&after[2], "Games")["carryover"], false, "April shows the new flag");
+    let mut april = after[2].clone();
+    for category in april["categories"].as_array_mut().expect("categories") {
+        if category["name"] == "Games" {
+            category["carryover"] = json!(true);
+        }
+    }
+    assert_eq!(april, before[2], "April's figures are untouched: its flag only decides what May gets");
+    // April's −30 no longer rolls into May: it comes out of May's to be budgeted.
+    assert_eq!(figures(&after[3], "Games"), (0, 0, 0));
+    assert_eq!(minor(&after[3], "overspent_last_month"), 3_000);
+    assert_eq!(minor(&after[3], "to_be_budgeted"), 97_000);
+
+    // On again from March: later settings are replaced, the schedule stays
+    // minimal, and every figure is back.
+    let on = patch(&host, &token, &path, json!({"carryover": true, "carryover_from": "2026-03"})).await;
+    assert_eq!(on["carryover_schedule"], json!([{"from": "1900-01", "carryover": true}]));
+    assert_eq!(views().await, before);
+
+    // Without carryover_from the setting starts in the current month.
+    let defaulted = patch(&host, &token, &path, json!({"carryover": false})).await;
+    let later = current_month(&db).await;
+    let from = defaulted["carryover_schedule"][1]["from"].as_str().expect("a second entry").to_string();
+    assert!(from == now || from == later, "starts in the current month: {from} (now {now})");
+    assert_eq!(defaulted["carryover"], false);
+    if from.as_str() > "2026-05" {
+        assert_eq!(views().await, before, "months before the current one keep their figures");
+    }
+    let listed: Value = read_ok(&host, &token, &format!("{base}/categories")).await;
+    let listed = listed["items"].as_array().and_then(|c| c.iter().find(|c| c["id"] == games_id.as_str())).cloned();
+    let listed = listed.expect("games in the list");
+    assert_eq!(
+        (listed["carryover"].clone(), listed["carryover_schedule"].clone()),
+        (json!(false), defaulted["carryover_schedule"].clone())
+    );
+
+    for (body, field) in [
+        (json!({"carryover_from": "2026-04"}), "carryover_from"),
+        (json!({"carryover": true, "carryover_from": "2026-13"}), "carryover_from"),
+        (json!({"carryover": true, "carryover_from": "1899-12"}), "carryover_from"),
+        (json!({"carryover": true, "carryover_from": "2026-4"}), "carryover_from"),
+    ] {
+        let refused =
+            expect_error(send_patch(&host, &token, &path, body.clone()).await, 422, "validation_failed").await;
+        assert_eq!(refused["error"]["fields"][0]["field"], field, "{body}");
+    }
+    let number = send_patch(&host, &token, &path, json!({"carryover": true, "carryover_from": 202604})).await;
+    expect_error(number, 400, "invalid_json").await;
+    let events: Value = read_ok(&host, &token, &format!("{base}/audit?entity=category")).await;
+    assert_eq!(events["items"][0]["after"]["carryover_schedule"], defaulted["carryover_schedule"]);
+}
+
+/// Issue 12, item 1: migration 0007 turns each category's old flag into a
+/// setting from the beginning of time, so no month's figures change; and
+/// migration 0008 counts the amounts already stored against the limit.
+#[tokio::test]
+async fn migrating_to_per_month_carryover_keeps_history_and_counts_stored_amounts() {
+    let db = TestDatabase::create().await;
+    let before_0007 = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(repo_root().join("components/ledger/migrations")).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().expect("name").to_string_lossy().to_string();
+        if name.as_str() < "0007" {
+            std::fs::copy(&path, before_0007.path().join(&name)).expect("copy");
+        }
+    }
+    // The data is written on the schema before 0007 (the writes used here
+    // touch only tables that schema has).
+    let (old_host, mongo) = host_migrated(&db, OwnedMongo::start(), before_0007.path()).await;
+    let host = &old_host;
+    let (_, token) = user(host, "quinn").await;
+    let budget = created(post(host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
+    let budget_id = budget["id"].as_str().expect("id").to_string();
+    let base = format!("/v1/budgets/{budget_id}");
+    let opening = json!({"name": "Cash", "type": "cash", "opening_balance": "1000", "opening_date": "2026-01-01"});
+    let account = created(post(host, &token, &format!("{base}/accounts"), opening).await).await["id"].clone();
+    let group = created(post(host, &token, &format!("{base}/category-groups"), json!({"name": "G"})).await).await;
+    let mut ids = std::collections::HashMap::new();
+    for (name, carryover) in [("Debt", true), ("Food", false)] {
+        let body = json!({"group_id": group["id"], "name": name, "carryover": carryover});
+        ids.insert(name, created(post(host, &token, &format!("{base}/categories"), body).await).await["id"].clone());
+    }
+    for (date, amount) in [("2026-01-10", "-100"), ("2026-02-10", "-50")] {
+        for name in ["Debt", "Food"] {
+            let spend = json!({"account_id": account, "date": date, "amount": amount, "category_id": ids[name]});
+            created(post(host, &token, &format!("{base}/transactions"), spend).await).await;
+        }
+    }
+    let mut conn = db.connect().await;
+    // The ledger's triggers name its tables unqualified, as the app's role sees them.
+    sqlx::query("SET search_path TO app_ledger").execute(&mut conn).await.expect("search_path");
+    sqlx::query(
+        "INSERT INTO app_ledger.assignments (category_id, month, budget_id, assigned)
+         VALUES ($1::uuid, '2026-02-01', $2::uuid, 3000)",
+    )
+    .bind(ids["Food"].as_str().expect("id"))
+    .bind(&budget_id)
+    .execute(&mut conn)
+    .await
+    .expect("assign 30 to Food in February");
+    // A second budget 7 minor units below the limit.
+    let big = created(post(host, &token, "/v1/budgets", json!({"name": "Big", "currency": "EUR"})).await).await;
+    let big_base = format!("/v1/budgets/{}", big["id"].as_str().expect("id"));
+    let vault = json!({"name": "Vault", "type": "cash", "opening_balance": "92233720368547758.00",
+                       "opening_date": "2026-01-01"});
+    let vault = created(post(host, &token, &format!("{big_base}/accounts"), vault).await).await["id"].clone();
+    drop(old_host);
+    drop(mongo);
+
+    let (host, _mongo) = self::host(&db).await;
+    let view = |month: &str| {
+        let (host, token, path) = (&host, &token, format!("{base}/months/{month}"));
+        async move { read_ok(host, token, &path).await }
+    };
+    // The figures the old, budget-wide flags gave, by hand. January: Debt
+    // and Food −100 each. February: Debt carries (−150); Food starts at 0,
+    // 30 − 50 = −20, and January's −100 comes out of to be budgeted.
+    // March: Debt −150, Food 0, February's −20 out of to be budgeted.
+    let january = view("2026-01").await;
+    assert_eq!((figures(&january, "Debt"), figures(&january, "Food")), ((0, -10_000, -10_000), (0, -10_000, -10_000)));
+    assert_eq!(minor(&january, "to_be_budgeted"), 100_000);
+    let february = view("2026-02").await;
+    assert_eq!(
+        (figures(&february, "Debt"), figures(&february, "Food")),
+        ((0, -5_000, -15_000), (3_000, -5_000, -2_000))
+    );
+    assert_eq!((minor(&february, "overspent_last_month"), minor(&february, "to_be_budgeted")), (10_000, 87_000));
+    let march = view("2026-03").await;
+    assert_eq!((figures(&march, "Debt"), figures(&march, "Food")), ((0, 0, -15_000), (0, 0, 0)));
+    assert_eq!((minor(&march, "overspent_last_month"), minor(&march, "to_be_budgeted")), (2_000, 85_000));
+    assert_eq!(
+        (category_in(&march, "Debt")["carryover"].clone(), category_in(&march, "Food")["carryover"].clone()),
+        (json!(true), json!(false))
+    );
+    let listed = read_ok(&host, &token, &format!("{base}/categories")).await;
+    let schedule = |name: &str| {
+        listed["items"].as_array().and_then(|c| c.iter().find(|c| c["name"] == name)).expect("category")
+            ["carryover_schedule"]
+            .clone()
+    };
+    assert_eq!(schedule("Debt"), json!([{"from": "1900-01", "carryover": true}]));
+    assert_eq!(schedule("Food"), json!([]));
+
+    // 0008 counted what was stored: 1000 + 4 spendings (300) + 30 assigned.
+    let volume: (String,) = sqlx::query_as("SELECT volume::text FROM app_ledger.budgets WHERE id = $1::uuid")
+        .bind(&budget_id)
+        .fetch_one(&mut db.connect().await)
+        .await
+        .expect("volume");
+    assert_eq!(volume.0, "133000");
+    // The big budget takes its last 7 minor units and not one more.
+    let big_transactions = format!("{big_base}/transactions");
+    let add = |amount: &str| {
+        let body = json!({"account_id": vault, "date": "2026-01-02", "amount": amount});
+        post(&host, &token, &big_transactions, body)
+    };
+    created(add("0.07").await).await;
+    expect_error(add("0.01").await, 422, "amount_limit_exceeded").await;
+}
+
+/// Issue 12, items 2 and 3: both reports net refunds into expense
+/// categories, and both leave uncategorized inflows outside the budget
+/// (neither income nor expense); a month's spending lines add up to its
+/// expense.
+#[tokio::test]
+async fn reports_net_refunds_and_leave_uncategorized_inflows_outside() {
+    let db = TestDatabase::create().await;
+    let (host, _mongo) = host(&db).await;
+    let (_, token) = user(&host, "rosa").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Home", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let opening = json!({"name": "Checking", "type": "checking", "opening_balance": "1000",
+                         "opening_date": "2026-11-01"});
+    let checking = created(post(&host, &token, &format!("{base}/accounts"), opening).await).await["id"].clone();
+    let income = read_ok(&host, &token, &format!("{base}/categories")).await["items"][0]["id"].clone();
+    let group = created(post(&host, &token, &format!("{base}/category-groups"), json!({"name": "Life"})).await).await;
+    let mut ids = std::collections::HashMap::new();
+    for name in ["Dining", "Groceries", "Household"] {
+        let body = json!({"group_id": group["id"], "name": name});
+        ids.insert(name, created(post(&host, &token, &format!("{base}/categories"), body).await).await["id"].clone());
+    }
+    let transactions = format!("{base}/transactions");
+    let add = |body: Value| post(&host, &token, &transactions, body);
+    let spend = |date: &str, amount: &str, category: Option<&Value>| json!({"account_id": checking, "date": date, "amount": amount, "category_id": category});
+    // The reviewer's case: 280.00 of groceries and a 25.00 refund into groceries.
+    created(add(spend("2026-11-05", "-280", Some(&ids["Groceries"]))).await).await;
+    created(add(spend("2026-11-12", "25", Some(&ids["Groceries"]))).await).await;
+    // A split with a returned item: 60 of dining out, 10 back into household.
+    let split = json!({"account_id": checking, "date": "2026-11-15", "amount": "-50", "splits": [
+        {"amount": "-60", "category_id": ids["Dining"]}, {"amount": "10", "category_id": ids["Household"]}]});
+    created(add(split).await).await;
+    created(add(spend("2026-11-20", "-30", None)).await).await;
+    // December: a CSV statement, uncategorized like every import: a salary
+    // of 100 and a 30 purchase.
+    let csv = "date,payee,amount\n2026-12-01,Employer,100.00\n2026-12-03,Shop,-30.00\n";
+    let statement = json!({"account_id": checking, "csv": csv,
+                           "mapping": {"date_column": "date", "payee_column": "payee", "amount_column": "amount"}});
+    created(post(&host, &token, &format!("{base}/imports"), statement).await).await;
+
+    let report = |name: &str| {
+        let path = format!("{base}/reports/{name}?from=2026-11&to=2026-12");
+        let (host, token) = (&host, &token);
+        async move { read_ok(host, token, &path).await["items"].clone() }
+    };
+    let spending = || {
+        let report = &report;
+        async move {
+            report("spending")
+                .await
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| {
+                    let month = i["month"].as_str().unwrap_or_default().to_string();
+                    let category = i["category_name"].as_str().unwrap_or_default().to_string();
+                    (month, category, i["spent"]["minor_units"].as_i64().expect("minor"))
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let lines = spending().await;
+    let expected = [
+        ("2026-11", "Dining", 6_000),
+        ("2026-11", "Groceries", 25_500),
+        ("2026-11", "Household", -1_000),
+        ("2026-11", "uncategorized", 3_000),
+        ("2026-12", "uncategorized", 3_000),
+    ];
+    assert_eq!(lines, expected.map(|(m, c, a)| (m.to_string(), c.to_string(), a)).to_vec());
+
+    let minor = |v: &Value, field: &str| v[field]["minor_units"].as_i64().unwrap_or_else(|| panic!("{field} in {v}"));
+    let flows = report("income-expense").await;
+    let row = |v: &Value| (minor(v, "income"), minor(v, "expense"), minor(v, "net"), minor(v, "uncategorized_inflow"));
+    // November: 1000 in; 60 + 255 − 10 + 30 = 335 out.
+    assert_eq!(row(&flows[0]), (100_000, 33_500, 66_500, 0));
+    // December: the salary is outside the budget until categorised, so the
+    // expense is the 30 the spending report shows (it was −70 before).
+    assert_eq!(row(&flows[1]), (0, 3_000, -3_000, 10_000));
+    for (index, month) in ["2026-11", "2026-12"].iter().enumerate() {
+        let spent: i64 = lines.iter().filter(|(m, _, _)| m == month).map(|(_, _, a)| a).sum();
+        assert_eq!(spent, minor(&flows[index], "expense"), "the reports agree on {month}");
+    }
+
+    // Once the salary is filed under income, it is income.
+    let page = read_ok(&host, &token, &format!("{transactions}?payee=Employer")).await;
+    let salary = page["items"][0]["id"].as_str().expect("the imported salary").to_string();
+    patch(&host, &token, &format!("{transactions}/{salary}"), json!({"category_id": income})).await;
+    let flows = report("income-expense").await;
+    assert_eq!(row(&flows[1]), (10_000, 3_000, 7_000, 0));
+    assert_eq!(spending().await, lines, "spending did not change");
+}
+
+/// Issue 12, item 4: a write that would take a budget's amounts past
+/// 2^63 − 1 minor units is refused with 422, whatever kind of write it is,
+/// and every read still answers 200 with exact figures afterwards. A budget
+/// stored over the limit before it existed answers 422, never a wrapped or
+/// saturated figure, and can be brought back.
+#[tokio::test]
+async fn amounts_at_the_limit_are_refused_and_every_read_still_answers() {
+    let db = TestDatabase::create().await;
+    let (host, _mongo) = host(&db).await;
+    let (_, token) = user(&host, "sam").await;
+    let budget = created(post(&host, &token, "/v1/budgets", json!({"name": "Vault", "currency": "EUR"})).await).await;
+    let base = format!("/v1/budgets/{}", budget["id"].as_str().expect("id"));
+    let accounts = format!("{base}/accounts");
+    let opening = json!({"name": "Vault", "type": "cash", "opening_balance": "92233720368547758.07",
+                         "opening_date": "2026-11-01"});
+    let vault = created(post(&host, &token, &accounts, opening).await).await;
+    assert_eq!(vault["balance"], json!({"amount": "92233720368547758.07", "minor_units": i64::MAX}));
+    let vault = vault["id"].clone();
+    let spare =
+        created(post(&host, &token, &accounts, json!({"name": "Spare", "type": "cash"})).await).await["id"].clone();
+    let group = created(post(&host, &token, &format!("{base}/category-groups"), json!({"name": "G"})).await).await;
+    let fun = json!({"group_id": group["id"], "name": "Fun"});
+    let fun = created(post(&host, &token, &format!("{base}/categories"), fun).await).await["id"].clone();
+    let fun_id = fun.as_str().expect("id").to_string();
+
+    let refused = |response: reqwest::Response| async move {
+        let body = expect_error(response, 422, "amount_limit_exceeded").await;
+        let detail = body["error"]["detail"].as_str().unwrap_or_default().to_string();
+        assert!(detail.contains("9223372036854775807"), "the answer names the limit: {detail}");
+    };
+    let transactions = format!("{base}/transactions");
+    let transaction = |account: &Value, amount: &str| {
+        post(&host, &token, &transactions, json!({"account_id": account, "date": "2026-11-02", "amount": amount}))
+    };
+    // The reviewer's write: one more cent into the full account.
+    refused(transaction(&vault, "0.01").await).await;
+    // The rule is on the budget's amounts, whatever their sign or account.
+    refused(transaction(&spare, "-0.01").await).await;
+    let zero_split = json!({"account_id": spare, "date": "2026-11-02", "amount": "0", "splits": [
+        {"amount": "0.01", "category_id": fun}, {"amount": "-0.01"}]});
+    refused(post(&host, &token, &transactions, zero_split).await).await;
+    let opening = json!({"name": "More", "type": "cash", "opening_balance": "0.01"});
+    refused(post(&host, &token, &accounts, opening).await).await;
+    let transfer = json!({"from_account_id": vault, "to_account_id": spare, "amount": "0.01", "date": "2026-11-02"});
+    refused(post(&host, &token, &format!("{base}/transfers"), transfer).await).await;
+    let close = json!({"transfer_to_account_id": spare, "date": "2026-11-30"});
+    refused(post(&host, &token, &format!("{accounts}/{}/close", vault.as_str().expect("id")), close).await).await;
+    let assign = format!("{base}/months/2026-11/categories/{fun_id}");
+    refused(send_patch(&host, &token, &assign, json!({"assigned": "0.01"})).await).await;
+    let moved = json!({"to_category_id": fun, "amount": "0.01"});
+    refused(post(&host, &token, &format!("{base}/months/2026-11/moves"), moved).await).await;
+    let csv = json!({"account_id": spare, "csv": "date,amount\n2026-11-03,0.01\n",
+                     "mapping": {"date_column": "date", "amount_column": "amount"}});
+    refused(post(&host, &token, &format!("{base}/imports"), csv).await).await;
+    // A write that lowers the total passes; raising it back to the limit too.
+    let page = read_ok(&host, &token, &transactions).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "the refusals wrote nothing: {page}");
+    let opening_path = format!("{transactions}/{}", page["items"][0]["id"].as_str().expect("id"));
+    patch(&host, &token, &opening_path, json!({"amount": "92233720368547758.06"})).await;
+    patch(&host, &token, &opening_path, json!({"amount": "92233720368547758.07"})).await;
+
+    // Every read answers, with exact figures.
+    let max = json!({"amount": "92233720368547758.07", "minor_units": i64::MAX});
+    let reads = [
+        "/v1/budgets".to_string(),
+        base.clone(),
+        accounts.clone(),
+        transactions.clone(),
+        format!("{transactions}?since=0"),
+        format!("{base}/categories"),
+        format!("{base}/transfers"),
+        format!("{base}/months/2026-11"),
+        format!("{base}/months/2026-12"),
+        format!("{base}/reports/spending?from=2026-10&to=2026-12"),
+        format!("{base}/reports/income-expense?from=2026-10&to=2026-12"),
+        format!("{base}/reports/net-worth?from=2026-10&to=2026-12"),
+        format!("{base}/audit"),
+    ];
+    for path in &reads {
+        read_ok(&host, &token, path).await;
+    }
+    let listed = read_ok(&host, &token, &accounts).await;
+    assert_eq!(listed["items"][0]["balance"], max);
+    let november = read_ok(&host, &token, &format!("{base}/months/2026-11")).await;
+    assert_eq!((november["income"].clone(), november["to_be_budgeted"].clone()), (max.clone(), max.clone()));
+    let december = read_ok(&host, &token, &format!("{base}/months/2026-12")).await;
+    assert_eq!(december["to_be_budgeted"], max);
+    let flows = read_ok(&host, &token, &format!("{base}/reports/income-expense?from=2026-11&to=2026-11")).await;
+    assert_eq!((flows["items"][0]["income"].clone(), flows["items"][0]["net"].clone()), (max.clone(), max.clone()));
+    let worth = read_ok(&host, &token, &format!("{base}/reports/net-worth?from=2026-11&to=2026-11")).await;
+    assert_eq!(
+        (worth["items"][0]["assets"].clone(), worth["items"][0]["net_worth"].clone()),
+        (max.clone(), max.clone())
+    );
+
+    // Signs that used to wrap: 2^62 of income and a refund of 2^62 − 1 into
+    // an expense category make a net of exactly 2^63 − 1.
+    let edge = created(post(&host, &token, "/v1/budgets", json!({"name": "Edge", "currency": "EUR"})).await).await;
+    let edge_id = edge["id"].as_str().expect("id").to_string();
+    let edge_base = format!("/v1/budgets/{edge_id}");
+    let opening = json!({"name": "Main", "type": "cash", "opening_balance": "46116860184273879.04",
+                         "opening_date": "2026-11-01"});
+    let main = created(post(&host, &token, &format!("{edge_base}/accounts"), opening).await).await["id"].clone();
+    let group = created(post(&host, &token, &format!("{edge_base}/category-groups"), json!({"name": "G"})).await).await;
+    let shop = json!({"group_id": group["id"], "name": "Shop"});
+    let shop = created(post(&host, &token, &format!("{edge_base}/categories"), shop).await).await["id"].clone();
+    let refund =
+        json!({"account_id": main, "date": "2026-11-02", "amount": "46116860184273879.03", "category_id": shop});
+    created(post(&host, &token, &format!("{edge_base}/transactions"), refund).await).await;
+    let flows = read_ok(&host, &token, &format!("{edge_base}/reports/income-expense?from=2026-11&to=2026-11")).await;
+    let item = &flows["items"][0];
+    assert_eq!(
+        (item["income"]["minor_units"].as_i64(), item["expense"]["minor_units"].as_i64(), item["net"].clone()),
+        (Some(1 << 62), Some(-((1 << 62) - 1)), max.clone())
+    );
+    let spent = read_ok(&host, &token, &format!("{edge_base}/reports/spending?from=2026-11&to=2026-11")).await;
+    assert_eq!(spent["items"][0]["spent"]["minor_units"].as_i64(), Some(-((1 << 62) - 1)));
+    let edge_accounts = read_ok(&host, &token, &format!("{edge_base}/accounts")).await;
+    assert_eq!(edge_accounts["items"][0]["balance"], max);
+
+    // Data stored over the limit before it was enforced (written here with
+    // the triggers off, as migration 0008's backfill would count it): the
+    // reads refuse instead of wrapping, and deleting the excess is accepted.
+    let mut conn = db.connect().await;
+    sqlx::query("SET session_replication_role = replica").execute(&mut conn).await.expect("triggers off");
+    let (excess,): (String,) = sqlx::query_as(
+        "INSERT INTO app_ledger.transactions (budget_id, account_id, date, amount, category_id)
+         VALUES ($1::uuid, $2::uuid, '2026-11-03', 9223372036854775807, $3::uuid) RETURNING id::text",
+    )
+    .bind(&edge_id)
+    .bind(main.as_str().expect("id"))
+    .bind(shop.as_str().expect("id"))
+    .fetch_one(&mut conn)
+    .await
+    .expect("store an excess");
+    sqlx::query(
+        "UPDATE app_ledger.budgets SET volume = volume + 9223372036854775807, knowledge = knowledge + 1
+          WHERE id = $1::uuid",
+    )
+    .bind(&edge_id)
+    .execute(&mut conn)
+    .await
+    .expect("count it");
+    // Its balance, Shop's activity and the net worth are now beyond the range.
+    for path in [
+        format!("{edge_base}/accounts"),
+        format!("{edge_base}/months/2026-11"),
+        format!("{edge_base}/reports/spending?from=2026-11&to=2026-11"),
+        format!("{edge_base}/reports/net-worth?from=2026-11&to=2026-11"),
+    ] {
+        refused(get(&host, &token, &path).await).await;
+    }
+    let more = json!({"account_id": main, "date": "2026-11-04", "amount": "0.01"});
+    refused(post(&host, &token, &format!("{edge_base}/transactions"), more).await).await;
+    let deleted = host
+        .client
+        .delete(host.url(&format!("{edge_base}/transactions/{excess}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204, "lowering the total is always accepted");
+    let edge_accounts = read_ok(&host, &token, &format!("{edge_base}/accounts")).await;
+    assert_eq!(edge_accounts["items"][0]["balance"], max);
+    read_ok(&host, &token, &format!("{edge_base}/months/2026-11")).await;
 }
