@@ -24,7 +24,7 @@ pub mod selection;
 pub mod store;
 pub mod versions;
 
-use crate::capabilities::sql::SqlBackend;
+use crate::capabilities::sql::{SqlBackend, coordination};
 pub use versions::{DeleteOutcome, NewVersion, PutOutcome, StoreError, VersionRecord, VersionStore};
 
 const SCHEMA_SQL: &str = "
@@ -65,29 +65,22 @@ CREATE TABLE IF NOT EXISTS budget_host.release_history (
 CREATE INDEX IF NOT EXISTS release_history_app ON budget_host.release_history (app, id);";
 
 /// Creates the schema when missing: idempotent, and serialised across hosts
-/// by an advisory lock. Run once per process before using the stores.
+/// by a lock no app can take. Run once per process before using the stores.
 pub async fn ensure_schema(sql: &SqlBackend) -> Result<(), StoreError> {
     let mut conn = sql.admin_connection().await.map_err(versions::unavailable)?;
-    sqlx::query("SELECT pg_advisory_lock(hashtext('budget-host:schema'))")
-        .execute(&mut *conn)
+    let mut locked =
+        coordination::lock(&mut conn, "schema", coordination::LOCK_TIMEOUT).await.map_err(versions::unavailable)?;
+    sqlx::Executor::execute(&mut *locked, format!("{SCHEMA_SQL}{}", crate::auth::SCHEMA_SQL).as_str())
         .await
         .map_err(versions::unavailable)?;
-    let created =
-        sqlx::Executor::execute(&mut *conn, format!("{SCHEMA_SQL}{}", crate::auth::SCHEMA_SQL).as_str()).await;
-    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext('budget-host:schema'))").execute(&mut *conn).await;
-    created.map_err(versions::unavailable)?;
-    unlocked.map_err(versions::unavailable)?;
+    locked.commit().await.map_err(versions::unavailable)?;
     Ok(())
 }
 
 /// Serialises changes to one app's release (and deletions of its versions)
 /// until the transaction ends.
 async fn lock_app(conn: &mut sqlx::PgConnection, app: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('budget-host:release:' || $1))")
-        .bind(app)
-        .execute(conn)
-        .await
-        .map(drop)
+    coordination::lock_in_transaction(conn, &format!("release:{app}"), coordination::LOCK_TIMEOUT).await
 }
 
 /// Milliseconds since the Unix epoch.

@@ -319,3 +319,33 @@ async fn killed_connections_are_replaced_without_a_restart() {
     }
     assert!(recovered, "sql did not recover without a restart");
 }
+
+/// The host's coordination cannot be taken by a tenant: a component that
+/// holds advisory locks with every key the host once used, on its pooled
+/// connection, neither delays a second host's start nor keeps the victim's
+/// migrations from running; and the host's own lock rows are out of its reach.
+#[tokio::test]
+async fn a_tenant_holding_advisory_locks_does_not_stall_a_new_host() {
+    let db = TestDatabase::create().await;
+    let dir = migrations_dir(&[("0001_ledger.sql", "CREATE TABLE entries (id int8 PRIMARY KEY);")]);
+    // `probe` is the attacker; `other` (with migrations) the victim.
+    let apps = apps(&format!("migrations = \"{}\"\n", dir.path().display()));
+    let first = on(&db, apps.clone()).start().await;
+    for key in ["budget-host:provision", "budget-host:schema", "budget-host:migrate:app_other"] {
+        let held = query(&first, "probe", "SELECT pg_advisory_lock(hashtext($1))::text", json!([{ "text": key }])).await;
+        assert_eq!(held["rows"][0][0], json!({"text": ""}), "the tenant holds {key}");
+    }
+    let denied = post(&first, "/probe/sql/query", json!({
+        "statement": "SELECT name FROM budget_host.host_locks FOR UPDATE", "params": []
+    }))
+    .await;
+    assert_eq!(sql_error(denied, 422, "sql_database").await["error"]["sqlstate"], "42501", "permission denied");
+
+    // A new pod starts against the same database while the locks are held:
+    // `start` waits for `/readyz` (every app loaded, migrations checked).
+    let started = std::time::Instant::now();
+    let second = on(&db, apps).start().await;
+    assert!(started.elapsed() < Duration::from_secs(30), "the second host waited {:?}", started.elapsed());
+    let rows = query(&second, "other", "SELECT count(*) FROM entries", json!([])).await;
+    assert_eq!(rows["rows"][0][0], json!({"int64": 0}));
+}

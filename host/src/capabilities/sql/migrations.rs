@@ -1,6 +1,7 @@
 //! An app's SQL migrations: `*.sql` files in the app's `migrations`
 //! directory, applied in file-name order at load, each in its own
-//! transaction, under a PostgreSQL advisory lock so that hosts starting at
+//! transaction, while the caller holds the app's migration lock (a
+//! `coordination` lock, which no app can take) so that hosts starting at
 //! once apply each migration exactly once. Applied migrations are recorded,
 //! with a checksum, in `<schema>._budget_migrations`; editing one after it
 //! ran is refused. Migrations run as the app's own role, so what they create
@@ -44,23 +45,10 @@ fn read(dir: &Path) -> Result<Vec<(String, String)>, MigrationError> {
 }
 
 /// Applies pending migrations on `conn` (in the app's role); returns how
-/// many ran.
-pub async fn apply(conn: &mut PgConnection, schema: &str, dir: &Path) -> Result<usize, MigrationError> {
+/// many ran. The caller holds the app's migration lock.
+pub async fn apply(conn: &mut PgConnection, dir: &Path) -> Result<usize, MigrationError> {
     let files = read(dir)?;
-    let db = |e: sqlx::Error| MigrationError::Database(describe(&e));
-    sqlx::query("SELECT pg_advisory_lock(hashtext('budget-host:migrate:' || $1))")
-        .bind(schema)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    let result = apply_locked(&mut *conn, &files).await;
-    let unlock = sqlx::query("SELECT pg_advisory_unlock(hashtext('budget-host:migrate:' || $1))")
-        .bind(schema)
-        .execute(&mut *conn)
-        .await;
-    let applied = result?;
-    unlock.map_err(db)?;
-    Ok(applied)
+    apply_locked(conn, &files).await
 }
 
 async fn apply_locked(conn: &mut sqlx::PgConnection, files: &[(String, String)]) -> Result<usize, MigrationError> {

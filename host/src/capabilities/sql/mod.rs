@@ -18,6 +18,7 @@
 //! `result-too-large`. A database that is down gives `unavailable` after the
 //! acquire timeout, never a trap or a hang.
 
+pub mod coordination;
 mod migrations;
 mod values;
 
@@ -130,16 +131,11 @@ impl SqlBackend {
         let fail = |e: sqlx::Error| SqlSetupError::Provision { app: app.to_string(), detail: e.to_string() };
 
         let mut admin = self.admin_connection().await.map_err(fail)?;
-        // Roles are cluster-wide: serialise provisioning across hosts.
-        sqlx::query("SELECT pg_advisory_lock(hashtext('budget-host:provision'))")
-            .execute(&mut *admin)
-            .await
-            .map_err(fail)?;
-        let result = provision_locked(&mut admin, &schema, &role, &password).await;
-        let unlock =
-            sqlx::query("SELECT pg_advisory_unlock(hashtext('budget-host:provision'))").execute(&mut *admin).await;
-        result.map_err(fail)?;
-        unlock.map_err(fail)?;
+        // Roles are cluster-wide: serialise provisioning across hosts, with a
+        // lock no app role can take (see `coordination`).
+        let mut locked = coordination::lock(&mut admin, "provision", coordination::LOCK_TIMEOUT).await.map_err(fail)?;
+        provision_locked(&mut locked, &schema, &role, &password).await.map_err(fail)?;
+        locked.commit().await.map_err(fail)?;
 
         drop(admin);
         let statement_timeout_ms = self.settings.statement_timeout.as_millis();
@@ -157,8 +153,16 @@ impl SqlBackend {
         let app_sql =
             AppSql { pool, max_rows: self.settings.max_rows, max_bytes: self.settings.max_bytes };
         if let Some(dir) = migrations_dir {
-            let mut conn = app_sql.acquire().await.map_err(|e| MigrationError::Database(e.to_string()))?;
-            migrations::apply(&mut conn, &schema, dir).await?;
+            let database = |e: sqlx::Error| MigrationError::Database(e.to_string());
+            // The lock is held by the host's own session; the migrations run
+            // in the app's role, so what they create belongs to the app.
+            let mut admin = self.admin_connection().await.map_err(database)?;
+            let locked = coordination::lock(&mut admin, &format!("migrate:{schema}"), coordination::LOCK_TIMEOUT)
+                .await
+                .map_err(database)?;
+            let mut conn = app_sql.acquire().await.map_err(database)?;
+            migrations::apply(&mut conn, dir).await?;
+            locked.commit().await.map_err(database)?;
         }
         Ok(app_sql)
     }
