@@ -6,8 +6,11 @@ the repo's `web`, `ledger`, `api_docs` and `hello` apps on one port (as
 `just run` does), then runs scripts/browser-test.mjs (playwright-core with
 Debian's chromium): sign in, create a budget, add income and expenses,
 assign money and see `available` change, import a CSV with a duplicate,
-see each chart render, and change a canary weight in the release console.
-Screenshots land in target/browser/. Installs chromium (apt) and
+see each chart render, and change a canary weight in the release console;
+on every view, no stray "null", "undefined" or "NaN" in the page's text; the
+status message covering no content; at 375 px, every navigation link on
+screen; amounts grouped alike everywhere (the assigned cells too); straight
+net-worth lines. Screenshots land in target/browser/. Installs chromium (apt) and
 playwright-core (npm, into web/.node) when they are missing.
 """
 

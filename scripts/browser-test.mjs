@@ -123,6 +123,7 @@ function helloV2() {
 // --- the run -----------------------------------------------------------------
 
 const results = [];
+const checkedViews = new Set();
 let page;
 let browser;
 const pageErrors = [];
@@ -131,6 +132,8 @@ async function step(name, fn) {
   const started = Date.now();
   try {
     await fn();
+    // Every step ends on a view: its whole text is checked too.
+    if (page) await assertCleanText(`after "${name}"`);
     results.push({ name, ok: true });
     console.log(`ok   ${results.length}. ${name} (${Date.now() - started} ms)`);
     return true;
@@ -168,6 +171,66 @@ async function waitText(selector, text, timeout = 10000) {
   } catch {
     const actual = await page.locator(selector).first().textContent({ timeout: 1000 }).catch(() => '(missing)');
     throw new Error(`expected ${selector} to contain "${text}", found "${actual}"`);
+  }
+}
+
+/**
+ * The whole page's text has no stray "null", "undefined" or "NaN" word (a
+ * null handed to Element.append, a missing field in a template string, a
+ * float gone wrong). Waits for the view to finish loading first.
+ */
+async function assertCleanText(where) {
+  await page.waitForFunction(() => !document.getElementById('main').hasAttribute('aria-busy') && !document.querySelector('main .loading'), null, { timeout: 10000 }).catch(() => {});
+  const text = await page.evaluate(() => document.body.innerText);
+  const m = /\b(null|undefined|NaN)\b/.exec(text);
+  if (m) {
+    const around = text.slice(Math.max(0, m.index - 80), m.index + 80).replace(/\s+/g, ' ');
+    throw new Error(`${where}: the page shows a stray "${m[1]}": …${around}…`);
+  }
+  checkedViews.add(new URL(page.url()).pathname.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, ':id').replace(/\d{4}-\d{2}$/, ':month'));
+}
+
+/**
+ * The status message (shown now) covers no content: it overlaps neither
+ * <main> nor any table row, canvas or control, with the page scrolled to
+ * the top and with `bottomSelector` scrolled to the bottom of the screen.
+ */
+async function assertStatusCoversNothing(where, bottomSelector) {
+  await page.locator('#status .status-message').waitFor({ state: 'visible' });
+  // In the page's flow, not floating: then it covers nothing on any page,
+  // however long, at any scroll position.
+  const floating = await page.evaluate(() => {
+    const out = [];
+    for (let el = document.querySelector('#status .status-message'); el && el !== document.body; el = el.parentElement) {
+      const { position } = getComputedStyle(el);
+      if (position !== 'static' && position !== 'relative') out.push(`${el.id ? '#' + el.id : el.className || el.tagName} is position: ${position}`);
+    }
+    return out;
+  });
+  assert(!floating.length, `${where}: the status message floats over the page (${floating.join(', ')})`);
+  const check = () =>
+    page.evaluate(() => {
+      const msg = document.querySelector('#status .status-message');
+      if (!msg) return ['(the message is gone)'];
+      const r = msg.getBoundingClientRect();
+      const overlaps = (b) => b.width > 0 && b.height > 0 && r.left < b.right && b.left < r.right && r.top < b.bottom && b.top < r.bottom;
+      const name = (el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.closest('table[id]') ? ' in #' + el.closest('table[id]').id : ''}`;
+      const hits = [];
+      if (overlaps(document.getElementById('main').getBoundingClientRect())) hits.push('main');
+      for (const el of document.querySelectorAll('tr, canvas, input, select, button, h1, h2, a')) {
+        if (el.closest('#status') || el.closest('.topbar')) continue;
+        if (overlaps(el.getBoundingClientRect())) hits.push(name(el));
+      }
+      return hits.slice(0, 6);
+    });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  let hits = await check();
+  assert(!hits.length, `${where}: the status message covers ${hits.join(', ')} (page at the top)`);
+  if (bottomSelector) {
+    await page.locator(bottomSelector).last().evaluate((el) => el.scrollIntoView({ block: 'end' }));
+    hits = await check();
+    assert(!hits.length, `${where}: the status message covers ${hits.join(', ')} (${bottomSelector} at the bottom of the screen)`);
+    await page.evaluate(() => window.scrollTo(0, 0));
   }
 }
 
@@ -250,6 +313,8 @@ async function main() {
     ['sign in (a refused token shows the 401 error first)', async () => {
       await page.goto(`${base}/app/budgets`);
       await page.waitForURL(/\/app\/signin\?next=/);
+      await waitText('h1', 'Sign in');
+      await assertCleanText('the sign-in page');
       await page.getByLabel('API token', { exact: true }).fill('bgt_not_a_real_token');
       await page.getByRole('button', { name: 'Sign in' }).click();
       await waitText('.error-box', '401');
@@ -259,6 +324,7 @@ async function main() {
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.waitForURL(/\/app\/budgets$/);
       await waitText('main', 'You have no budgets yet');
+      await assertCleanText('the budget list');
       assert(await page.locator('#sign-out').isVisible(), 'no sign-out button');
     }],
     ['create a budget', async () => {
@@ -291,6 +357,7 @@ async function main() {
       await page.getByRole('link', { name: 'Accounts', exact: true }).click();
       await page.waitForURL(/\/accounts$/);
       await waitText('#accounts', 'No accounts yet');
+      await assertCleanText('the accounts page');
       for (const [name, type] of [['Checking', 'checking'], ['Savings', 'savings']]) {
         await page.click('#add-account');
         const d = await dialog();
@@ -373,6 +440,7 @@ async function main() {
       await page.getByRole('link', { name: 'Month', exact: true }).click();
       await page.waitForURL(new RegExp(`/months/${month}$`));
       await waitText('#tbb', '2,500.00 EUR');
+      await assertCleanText('the month');
       const groceries = rowOf('#categories-table', 'Groceries');
       await groceries.locator('td.available').filter({ hasText: '-102.10' }).waitFor();
       const input = groceries.locator('input.cell-input');
@@ -381,6 +449,7 @@ async function main() {
       await groceries.locator('td.available').filter({ hasText: '47.90' }).waitFor();
       await waitText('#tbb', '2,350.00 EUR');
       await waitText('#status', 'Available: 47.90 EUR');
+      await assertStatusCoversNothing('the month, after assigning', '#categories-table tbody tr');
       // Excess precision is refused in the cell, before any request.
       const household = rowOf('#categories-table', 'Household');
       await household.locator('input.cell-input').fill('10.001');
@@ -397,21 +466,61 @@ async function main() {
       await household.locator('td.available').filter({ hasText: '-30.00' }).waitFor();
       await groceries.locator('td.available').filter({ hasText: '37.90' }).waitFor();
       await waitText('#tbb', '2,350.00 EUR');
+      // Amounts of a thousand and more: the assigned cell groups its digits
+      // like every other figure (1,200.00, not 1200.00) and reads that back.
+      const householdInput = household.locator('input.cell-input');
+      await householdInput.fill('1200');
+      await householdInput.press('Enter');
+      await household.locator('td.available').filter({ hasText: '1,160.00' }).waitFor();
+      await waitText('#tbb', '1,160.00 EUR');
+      let shown = await householdInput.inputValue();
+      assert(shown === '1,200.00', `the assigned cell shows "${shown}", not "1,200.00" as every other figure would`);
+      await householdInput.fill('1,250.00'); // the grouped form, as shown, is accepted as input
+      await householdInput.press('Enter');
+      await household.locator('td.available').filter({ hasText: '1,210.00' }).waitFor();
+      await waitText('#tbb', '1,110.00 EUR');
+      await waitText('#status', 'Assigned 1,250.00 EUR to Household');
+      await householdInput.fill('7');
+      await householdInput.press('Escape');
+      shown = await householdInput.inputValue();
+      assert(shown === '1,250.00', `Escape put back "${shown}", not "1,250.00"`);
+      const cells = await page.$$eval('#categories-table input.cell-input', (els) => els.map((e) => e.value));
+      const groupRow = await page.locator('#categories-table tr.group-row').filter({ hasText: 'Everyday' }).locator('td').first().innerText();
+      assert(groupRow === '1,390.00', `the group's assigned total is "${groupRow}", not "1,390.00"`);
+      for (const v of cells) assert(/^-?\d{1,3}(,\d{3})*\.\d{2}$/.test(v), `an assigned cell shows "${v}", not a grouped amount`);
       await page.screenshot({ path: join(outDir, 'month.png'), fullPage: true });
-      // 375 px wide: nothing overflows the page sideways.
+      // 375 px wide: nothing overflows the page sideways, and every link of
+      // the top navigation is on screen (the list wraps rather than scrolls).
       await page.setViewportSize({ width: 375, height: 812 });
-      await page.evaluate(() => { document.getElementById('status').textContent = ''; }); // the toast, for a clear picture
       await page.waitForTimeout(200);
       const { overflow, culprits } = await page.evaluate(() => ({
         overflow: document.documentElement.scrollWidth - window.innerWidth,
         culprits: [...document.querySelectorAll('body *')]
-          .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest('.table-wrap, .nav'))
+          .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest('.table-wrap'))
           .slice(0, 5)
           .map((el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className ? '.' + String(el.className).split(' ').join('.') : ''}`),
       }));
+      const nav = await page.evaluate(() => {
+        const list = document.getElementById('nav');
+        const links = [...list.querySelectorAll('a')].map((a) => {
+          const r = a.getBoundingClientRect();
+          const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+          return {
+            label: a.textContent,
+            inside: r.left >= -0.5 && r.right <= window.innerWidth + 0.5 && r.width > 0 && r.height > 0,
+            onTop: Boolean(hit && (hit === a || a.contains(hit))),
+          };
+        });
+        return { links, scrolls: list.scrollWidth > list.clientWidth + 1 };
+      });
       await page.screenshot({ path: join(outDir, 'month-375px.png'), fullPage: true });
       await page.setViewportSize({ width: 1280, height: 900 });
       assert(overflow <= 1, `at 375 px the page is ${overflow} px wider than the screen: ${culprits.join(', ')}`);
+      const labels = nav.links.map((l) => l.label).join(', ');
+      assert(labels === 'Budgets, Month, Accounts, Import, Reports, Console', `the navigation has ${labels}`);
+      const hidden = nav.links.filter((l) => !l.inside || !l.onTop).map((l) => l.label);
+      assert(!hidden.length, `at 375 px these navigation links are cut off or hidden: ${hidden.join(', ')}`);
+      assert(!nav.scrolls, 'at 375 px the navigation scrolls sideways instead of wrapping');
     }],
     ['import a CSV; its overlap is flagged as duplicate in the preview', async () => {
       await page.getByRole('link', { name: 'Import', exact: true }).click();
@@ -479,6 +588,20 @@ async function main() {
         assert(r.painted > 500, `${r.id}: the canvas is (nearly) blank (${r.painted} painted pixels)`);
       }
       console.log(`     charts: ${report.map((r) => `${r.id} ${r.type} ${r.points} points ${r.width}x${r.height} ${r.painted} px painted`).join('; ')}`);
+      // Month-end figures are joined by straight segments, not curves that
+      // draw values between them which no balance ever had.
+      const lines = await page.evaluate(() => {
+        const chart = window.Chart.getChart(document.getElementById('canvas-net-worth'));
+        return chart.data.datasets.map((d, i) => {
+          const o = chart.getDatasetMeta(i).dataset.options;
+          return { label: d.label, tension: o.tension, mode: o.cubicInterpolationMode, stepped: o.stepped };
+        });
+      });
+      for (const l of lines) {
+        assert(l.tension === 0 && l.mode !== 'monotone', `net worth: "${l.label}" is drawn as a curve (tension ${l.tension}, ${l.mode})`);
+      }
+      await waitText('#status', 'Reports for');
+      await assertStatusCoversNothing('the reports', '#canvas-net-worth');
       await page.locator('#chart-spending details summary').click();
       await waitText('#chart-spending details', 'Groceries');
       await page.screenshot({ path: join(outDir, 'reports.png'), fullPage: true });
@@ -486,15 +609,19 @@ async function main() {
     ['release console: start a canary, change its weight, see it in the status', async () => {
       await page.getByRole('link', { name: 'Console', exact: true }).click();
       await page.waitForURL(/\/app\/console$/);
+      await assertCleanText('the operator sign-in');
       await page.getByLabel('Admin token', { exact: true }).fill(userToken); // a user token is not an admin token
       await page.getByRole('button', { name: 'Sign in as operator' }).click();
       await waitText('.error-box', '403');
       await page.getByLabel('Admin token', { exact: true }).fill(adminToken);
       await page.getByRole('button', { name: 'Sign in as operator' }).click();
       await rowOf('#releases-table', 'hello').waitFor();
+      await assertCleanText('the release console');
       await page.locator('#releases-table').getByRole('link', { name: 'hello', exact: true }).click();
       await page.waitForURL(/\/app\/console\/apps\/hello$/);
       await page.locator('#canary-version').waitFor();
+      await page.locator('#app-history table, #app-history .empty').first().waitFor();
+      await assertCleanText('hello in the console, no canary');
       await page.locator('#canary-version').selectOption('2.0.0');
       await page.locator('#canary-weight').fill('10');
       await page.locator('#canary-reason').fill('browser test');
@@ -507,8 +634,8 @@ async function main() {
       await waitText('#releases-table tr[data-app=hello] td.weight', '25 % canary');
       await waitText('#status', 'weight set to 25 %');
       await rowOf('#history-table', 'weight').first().waitFor();
-      const historyText = await page.locator('#app-history').innerText();
-      assert(!/\bnull\b|\bundefined\b/.test(historyText), `stray text in the history: ${historyText}`);
+      await assertCleanText('hello in the console, canary at 25 %');
+      await assertStatusCoversNothing('the console, after setting the weight', '#versions-table tbody tr');
       await page.screenshot({ path: join(outDir, 'console.png'), fullPage: true });
       await page.click('#abort');
       const d = await dialog();
@@ -531,6 +658,7 @@ async function main() {
   for (const [name, fn] of steps) {
     if (!(await step(name, fn))) break;
   }
+  console.log(`     whole-page text checked on: ${[...checkedViews].sort().join(', ')}`);
   if (pageErrors.length) {
     results.push({ name: 'no JavaScript errors on the page', ok: false });
     console.log(`FAIL ${results.length}. no JavaScript errors on the page\n     ${pageErrors.join('\n     ')}`);

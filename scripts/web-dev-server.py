@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Serve the browser app in web/ and proxy the API to a running budget-host.
 
-A stand-in for the future `web` component, for trying the app locally:
+The `web` component (components/web) embeds web/ when it is built and
+serves it from the host; this server reads web/ from the checkout on every
+request instead, so a change to the app shows on reload without rebuilding
+the component:
 
     python3 scripts/web-dev-server.py --upstream http://127.0.0.1:8080 --listen 127.0.0.1:8000
 

@@ -25,17 +25,28 @@ export function h(tag, attrs = {}, ...children) {
       el.setAttribute(key, String(value));
     }
   }
-  append(el, children);
+  appendAll(el, children);
   return el;
 }
 
-function append(el, children) {
+function appendAll(el, children) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
-    if (Array.isArray(child)) append(el, child);
+    if (Array.isArray(child)) appendAll(el, child);
     else if (child instanceof Node) el.appendChild(child);
     else el.appendChild(document.createTextNode(String(child)));
   }
+}
+
+/**
+ * append(el, a, b, …): like el.append(a, b, …), but null, undefined and
+ * false are left out (Element.append writes them as the text "null"…) and
+ * arrays are flattened, as in h(). Returns el. Use it whenever a child may be
+ * missing (`cond ? node : null`).
+ */
+export function append(el, ...children) {
+  appendAll(el, children);
+  return el;
 }
 
 export function clear(el) {
@@ -79,20 +90,27 @@ export function select(options, attrs = {}) {
 
 // --- status messages -------------------------------------------------------
 
-/** Polite announcement in the global status region (and visible there). */
+/** How long a status message stays on screen. */
+export const STATUS_MS = 6000;
+
+/**
+ * Polite announcement in the global status region (and visible there: a
+ * strip under the top bar, in the page's flow, never over its content).
+ */
 export function announce(message, kind = 'info') {
   const region = document.getElementById('status');
   if (!region) return;
   region.dataset.kind = kind;
   // Clearing first makes screen readers repeat an identical message.
   region.textContent = '';
-  window.setTimeout(() => {
-    region.textContent = message;
+  window.clearTimeout(announce.shown);
+  announce.shown = window.setTimeout(() => {
+    region.replaceChildren(h('span', { class: 'status-message' }, message));
   }, 30);
   window.clearTimeout(announce.timer);
   announce.timer = window.setTimeout(() => {
     if (region.textContent === message) region.textContent = '';
-  }, 8000);
+  }, STATUS_MS);
 }
 
 /** An error box for an ApiError (or any Error): detail, name, status, request id, invalid fields. */

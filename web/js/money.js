@@ -76,6 +76,42 @@ export function parseDecimal(input, exponent) {
   return minor;
 }
 
+// The display form of formatMoney: digits grouped by three with commas
+// ("1,234,567.89"), as opposed to plain digits.
+const GROUPED = /^([+\-\u2212]?)(\d{1,3}(?:,\d{3})+)(\.\d*)?$/;
+
+/**
+ * Parse an amount a person typed into a form field or an inline cell. The
+ * same as parseDecimal, and it also takes the display form formatMoney
+ * writes, with "," between groups of three digits ("1,200.00"), so a field
+ * can show an amount exactly as the rest of the page does and read it back:
+ * parseAmountInput(formatMoney(m, e), e) === m. A comma anywhere else
+ * ("1,20.00", "12,34", "1,,200") is refused (MoneyError 'format').
+ */
+export function parseAmountInput(input, exponent) {
+  checkExponent(exponent);
+  if (typeof input !== 'string') {
+    throw new MoneyError('an amount must be a string', 'type');
+  }
+  const text = input.trim();
+  if (!text.includes(',')) return parseDecimal(text, exponent);
+  const m = GROUPED.exec(text);
+  if (!m) {
+    throw new MoneyError('a comma may only separate groups of three digits (1,234.56); the decimal point is "."', 'format');
+  }
+  return parseDecimal(m[1] + m[2].replaceAll(',', '') + (m[3] ?? ''), exponent);
+}
+
+/** Like parseAmountInput, but returns null instead of throwing. */
+export function tryParseAmountInput(input, exponent) {
+  try {
+    return parseAmountInput(input, exponent);
+  } catch (e) {
+    if (e instanceof MoneyError) return null;
+    throw e;
+  }
+}
+
 /** Like parseDecimal, but returns null instead of throwing. */
 export function tryParseDecimal(input, exponent) {
   try {
@@ -119,7 +155,9 @@ function group(whole, separator) {
 }
 
 /**
- * Display form: "1,234.56 EUR", "-42.10 EUR", "1,500 JPY".
+ * Display form: "1,234.56 EUR", "-42.10 EUR", "1,500 JPY". Without a
+ * currency ("1,234.56") it is also what amount fields show; parseAmountInput
+ * reads it back.
  * Options: grouping (default ","; pass "" for none), decimal (default "."),
  * currency (the ISO code to append; omit for none), plus (true: "+12.00" for
  * positive amounts).
@@ -163,17 +201,18 @@ export function sum(values) {
 
 /**
  * Split editor arithmetic: how much of `total` the lines leave unaccounted
- * for. Every argument is a decimal string as typed; blank lines count as 0.
+ * for. Every argument is an amount as typed (parseAmountInput: plain or
+ * grouped, "1,200.00"); blank lines count as 0.
  * Returns {remainder: BigInt|null, errors: [index…]}: remainder is null when
  * the total or any line does not parse.
  */
 export function splitRemainder(totalText, lineTexts, exponent) {
   const errors = [];
-  const total = tryParseDecimal(totalText, exponent);
+  const total = tryParseAmountInput(totalText, exponent);
   let lines = 0n;
   lineTexts.forEach((text, i) => {
     if (text.trim() === '') return;
-    const v = tryParseDecimal(text, exponent);
+    const v = tryParseAmountInput(text, exponent);
     if (v === null) errors.push(i);
     else lines += v;
   });

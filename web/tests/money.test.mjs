@@ -7,11 +7,13 @@ import {
   formatApi,
   formatMoney,
   fromApi,
+  parseAmountInput,
   parseDecimal,
   splitRemainder,
   sum,
   toChartNumber,
   toDecimalString,
+  tryParseAmountInput,
   tryParseDecimal,
 } from '../js/money.js';
 
@@ -142,6 +144,50 @@ test('splitRemainder computes the unassigned part in minor units', () => {
   assert.deepEqual(splitRemainder('-0.30', ['-0.10', '-0.20'], 2), { remainder: 0n, errors: [] });
   assert.deepEqual(splitRemainder('-100', ['-60.001', '-40'], 2), { remainder: null, errors: [0] });
   assert.deepEqual(splitRemainder('x', ['1'], 2), { remainder: null, errors: [] });
+});
+
+test('parseAmountInput reads what formatMoney writes in a field ("1,200.00")', () => {
+  assert.equal(parseAmountInput('1,200.00', 2), 120000n);
+  assert.equal(parseAmountInput('-1,234,567.89', 2), -123456789n);
+  assert.equal(parseAmountInput('\u22121,000', 2), -100000n);
+  assert.equal(parseAmountInput('+12,345', 0), 12345n);
+  assert.equal(parseAmountInput(' 1,500 ', 0), 1500n);
+  assert.equal(parseAmountInput('1,234.567', 3), 1234567n);
+  assert.equal(parseAmountInput('999,999.', 2), 99999900n);
+});
+
+test('parseAmountInput is parseDecimal for plain digits', () => {
+  for (const text of ['1200.00', '-42.10', '.5', '5.', '0', '92233720368547758.07']) {
+    assert.equal(parseAmountInput(text, 2), parseDecimal(text, 2), text);
+  }
+  assert.throws(() => parseAmountInput('12.345', 2), (e) => e instanceof MoneyError && e.code === 'precision');
+  assert.throws(() => parseAmountInput('1,200.001', 2), (e) => e.code === 'precision');
+  assert.throws(() => parseAmountInput('92,233,720,368,547,758.08', 2), (e) => e.code === 'range');
+  assert.throws(() => parseAmountInput(1200, 2), (e) => e.code === 'type');
+});
+
+test('parseAmountInput refuses commas that are not thousands separators', () => {
+  for (const bad of ['12,34', '1,20.00', '1,2345', '1,,200', ',100', '1,000,', '1234,567', '1,000.00,5', '1.000,00', '1 000', '-,100', '0,5']) {
+    assert.throws(() => parseAmountInput(bad, 2), (e) => e instanceof MoneyError && e.code === 'format', `"${bad}"`);
+  }
+  assert.equal(tryParseAmountInput('12,34', 2), null);
+  assert.equal(tryParseAmountInput('1,234', 2), 123400n);
+});
+
+test('formatMoney without a currency and parseAmountInput round-trip', () => {
+  for (const exponent of [0, 2, 3]) {
+    for (const v of [0n, 7n, -7n, 999n, 1000n, -1000n, 123456n, 120000n, -987654321012n, MAX_MINOR, -MAX_MINOR]) {
+      const shown = formatMoney(v, exponent);
+      assert.equal(parseAmountInput(shown, exponent), v, shown);
+    }
+  }
+  // The assigned cell of 1,200.00 EUR shows the same text as every other figure.
+  assert.equal(formatMoney(parseAmountInput('1200', 2), 2), '1,200.00');
+});
+
+test('splitRemainder takes grouped amounts as typed or prefilled', () => {
+  assert.deepEqual(splitRemainder('-1,200.00', ['-1,000.00', '-200'], 2), { remainder: 0n, errors: [] });
+  assert.deepEqual(splitRemainder('-1,200.00', ['-1,00.00', '-200'], 2), { remainder: null, errors: [0] });
 });
 
 test('toChartNumber gives exact integers or refuses', () => {

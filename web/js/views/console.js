@@ -3,7 +3,7 @@
 // token, which has its own sign-in and is kept in sessionStorage.
 
 import { ApiError, admin, request, tokens } from '../api.js';
-import { announce, busy, clear, empty, field, h, loading, select, showError } from '../dom.js';
+import { announce, append, busy, clear, empty, field, h, loading, select, showError } from '../dom.js';
 import { focusHeading, navigate } from '../router.js';
 import { confirmDialog } from './txform.js';
 
@@ -296,7 +296,10 @@ class AppDetail {
     this.lastStatus = json;
     const c = s.canary;
     const row = (label, value, id) => h('div', { class: 'stat' }, h('dt', {}, label), h('dd', { id }, value));
-    clear(this.statusSlot).append(
+    // dom.append: without a canary the note below is null, which
+    // Element.append would write as the text "null".
+    append(
+      clear(this.statusSlot),
       h(
         'dl',
         { class: 'stats release-stats' },
@@ -545,7 +548,8 @@ class AppDetail {
             this.showAllHistory ? `Show the latest ${limit} only` : `Show all ${all.length} changes`,
           )
         : null;
-    this.historySlot.append(
+    append(
+      this.historySlot,
       h(
         'table',
         { id: 'history-table' },
@@ -569,8 +573,7 @@ class AppDetail {
           ),
         ),
       ),
-      // Element.append would write a null as the text "null".
-      ...(toggle ? [toggle] : []),
+      toggle,
     );
   }
 }

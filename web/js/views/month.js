@@ -5,7 +5,7 @@
 import { ledger } from '../api.js';
 import { addMonths, currentMonth, isMonth, monthLabel } from '../dates.js';
 import { announce, busy, clear, dialogButtons, empty, field, h, loading, openDialog, select, showError } from '../dom.js';
-import { MoneyError, formatMoney, fromApi, parseDecimal, signOf, toDecimalString } from '../money.js';
+import { MoneyError, formatMoney, fromApi, parseAmountInput, signOf, toDecimalString } from '../money.js';
 import { focusHeading, navigate } from '../router.js';
 import { addSessionGroup, groupsFrom, loadBudget } from '../state.js';
 
@@ -205,7 +205,8 @@ class MonthPage {
       type: 'text',
       inputmode: 'decimal',
       class: 'cell-input num',
-      value: toDecimalString(fromApi(c.assigned, this.exp), this.exp),
+      // Shown like every other figure ("1,200.00"); parseAmountInput reads it back.
+      value: this.plain(c.assigned),
       'aria-label': `Assigned to ${c.name} in ${monthLabel(this.month)} (${this.cur})`,
       dataset: { category: c.id, original: c.assigned.amount },
       autocomplete: 'off',
@@ -217,7 +218,7 @@ class MonthPage {
         event.preventDefault();
         this.saveAssigned(c, input, message);
       } else if (event.key === 'Escape') {
-        input.value = toDecimalString(fromApi({ amount: input.dataset.original }, this.exp), this.exp);
+        input.value = this.plain({ amount: input.dataset.original });
         input.removeAttribute('aria-invalid');
         message.textContent = '';
       }
@@ -243,7 +244,7 @@ class MonthPage {
     if (input.dataset.saving || !input.isConnected) return;
     let minor;
     try {
-      minor = parseDecimal(input.value, this.exp);
+      minor = parseAmountInput(input.value, this.exp);
     } catch (error) {
       if (!(error instanceof MoneyError)) throw error;
       input.setAttribute('aria-invalid', 'true');
@@ -254,7 +255,7 @@ class MonthPage {
     message.textContent = '';
     const original = fromApi({ amount: input.dataset.original }, this.exp);
     if (minor === original) {
-      input.value = toDecimalString(minor, this.exp);
+      input.value = formatMoney(minor, this.exp, '');
       return;
     }
     const amount = toDecimalString(minor, this.exp);
@@ -319,7 +320,7 @@ class MonthPage {
         event.preventDefault();
         const view = await busy(form, errors, async () => {
           if (from.value === to.value) throw new Error('Choose two different places.');
-          const minor = parseDecimal(amount.value, this.exp);
+          const minor = parseAmountInput(amount.value, this.exp);
           if (minor <= 0n) throw new Error('The amount must be positive.');
           const body = { amount: toDecimalString(minor, this.exp) };
           if (from.value) body.from_category_id = from.value;
@@ -329,7 +330,7 @@ class MonthPage {
         if (view) {
           close();
           this.update(view);
-          announce(`Moved ${formatMoney(parseDecimal(amount.value, this.exp), this.exp, this.cur)}. To be budgeted: ${this.money(view.to_be_budgeted)}.`, 'success');
+          announce(`Moved ${formatMoney(parseAmountInput(amount.value, this.exp), this.exp, this.cur)}. To be budgeted: ${this.money(view.to_be_budgeted)}.`, 'success');
         }
       });
     });

@@ -261,7 +261,7 @@ function netWorthChart(card, items, budget) {
     data: {
       labels: items.map((i) => shortMonthLabel(i.month)),
       datasets: [
-        { label: 'Net worth', data: worth.map(toChartNumber), moneyLabels: worth.map(f), borderColor: '#2f6fdf', backgroundColor: 'rgba(47,111,223,0.15)', fill: true, tension: 0.2, pointRadius: 4 },
+        { label: 'Net worth', data: worth.map(toChartNumber), moneyLabels: worth.map(f), borderColor: '#2f6fdf', backgroundColor: 'rgba(47,111,223,0.15)', fill: true, pointRadius: 4 },
         { label: 'Assets', data: assets.map(toChartNumber), moneyLabels: assets.map(f), borderColor: '#2e9e6b', borderDash: [6, 4], pointRadius: 2 },
         { label: 'Liabilities', data: liabilities.map(toChartNumber), moneyLabels: liabilities.map(f), borderColor: '#d1495b', borderDash: [2, 3], pointRadius: 2 },
       ],
@@ -269,6 +269,9 @@ function netWorthChart(card, items, budget) {
     options: {
       maintainAspectRatio: false,
       animation: false,
+      // Straight segments between the month-end points: a curve would draw
+      // values between them (and overshoots) that no balance ever had.
+      elements: { line: { tension: 0, cubicInterpolationMode: 'default' } },
       plugins: { tooltip: { callbacks: { label: tooltipLabel(budget) } } },
       scales: { y: scale },
     },

@@ -1,5 +1,5 @@
 import { ApiError, request, tokens } from '../api.js';
-import { announce, busy, field, h } from '../dom.js';
+import { announce, append, busy, field, h } from '../dom.js';
 import { focusHeading, navigate } from '../router.js';
 import { forgetAll } from '../state.js';
 
@@ -57,7 +57,9 @@ export async function signInView({ main, query }) {
     }
   });
 
-  main.append(
+  // dom.append: Element.append would write the missing notice as the text "null".
+  append(
+    main,
     h('h1', {}, 'Sign in'),
     query.get('expired') ? h('p', { class: 'notice', role: 'alert' }, 'Your token was refused. Please sign in again.') : null,
     form,

@@ -4,7 +4,7 @@
 import { ledger } from '../api.js';
 import { todayIn } from '../dates.js';
 import { busy, dialogButtons, field, h, openDialog, select } from '../dom.js';
-import { formatMoney, fromApi, parseDecimal, signOf, splitRemainder, toDecimalString } from '../money.js';
+import { formatMoney, fromApi, parseAmountInput, signOf, splitRemainder, toDecimalString } from '../money.js';
 import { categoryOptions } from '../state.js';
 
 const SPLIT = '__split';
@@ -100,8 +100,8 @@ function splitEditor(budget, categories, amountInput) {
         const rest = update();
         if (rest === null) return;
         const target = rows.find((r) => r.amount.value.trim() === '') || rows[rows.length - 1];
-        const current = target.amount.value.trim() === '' ? 0n : parseDecimal(target.amount.value, exp);
-        target.amount.value = toDecimalString(current + rest, exp);
+        const current = target.amount.value.trim() === '' ? 0n : parseAmountInput(target.amount.value, exp);
+        target.amount.value = formatMoney(current + rest, exp, '');
         update();
         target.amount.focus();
       },
@@ -125,7 +125,7 @@ function splitEditor(budget, categories, amountInput) {
       rows
         .filter((r) => r.amount.value.trim() !== '')
         .map((r) => {
-          const line = { amount: toDecimalString(parseDecimal(r.amount.value, exp), exp) };
+          const line = { amount: toDecimalString(parseAmountInput(r.amount.value, exp), exp) };
           if (r.category.value) line.category_id = r.category.value;
           if (r.memo.value) line.memo = r.memo.value;
           return line;
@@ -152,7 +152,7 @@ export function transactionDialog({ budget, accounts, categories, txn, defaults 
       inputmode: 'decimal',
       required: true,
       autocomplete: 'off',
-      value: editing ? toDecimalString(fromApi(txn.amount, exp), exp) : '',
+      value: editing ? formatMoney(fromApi(txn.amount, exp), exp, '') : '',
     });
     const category = select(categoryChoices(categories, { split: !editing, current: editing ? txn.category_id : null }), { name: 'category', id: 'tx-category', value: editing ? txn.category_id || '' : '' });
     const memo = h('input', { name: 'memo', id: 'tx-memo', maxlength: 1000, autocomplete: 'off', value: editing ? txn.memo : '' });
@@ -218,7 +218,7 @@ export function transactionDialog({ budget, accounts, categories, txn, defaults 
           if (memo.value !== txn.memo) patch.memo = memo.value;
           if (cleared.checked !== txn.cleared) patch.cleared = cleared.checked;
           if (!isSplit) {
-            const minor = parseDecimal(amount.value, exp);
+            const minor = parseAmountInput(amount.value, exp);
             if (minor !== fromApi(txn.amount, exp)) patch.amount = toDecimalString(minor, exp);
             const cat = category.value || null;
             if (cat !== (txn.category_id || null)) patch.category_id = cat;
@@ -226,7 +226,7 @@ export function transactionDialog({ budget, accounts, categories, txn, defaults 
           if (!Object.keys(patch).length) return txn;
           return ledger.updateTransaction(budget.id, txn.id, patch);
         }
-        const minor = parseDecimal(amount.value, exp);
+        const minor = parseAmountInput(amount.value, exp);
         const body = { account_id: account.value, date: date.value, amount: toDecimalString(minor, exp), payee: payee.value, memo: memo.value, cleared: cleared.checked };
         if (splits) {
           const rest = splits.update();
@@ -294,7 +294,7 @@ export function accountDialog({ budget, onSaved }) {
       const saved = await busy(form, errors, async () => {
         const body = { name: name.value.trim(), type: type.value, on_budget: onBudget.checked };
         if (opening.value.trim() !== '') {
-          body.opening_balance = toDecimalString(parseDecimal(opening.value, exp), exp);
+          body.opening_balance = toDecimalString(parseAmountInput(opening.value, exp), exp);
           body.opening_date = openingDate.value;
         }
         return ledger.createAccount(budget.id, body);
@@ -341,7 +341,7 @@ export function transferDialog({ budget, accounts, categories, onSaved }) {
       event.preventDefault();
       const saved = await busy(form, errors, async () => {
         if (from.value === to.value) throw new Error('Choose two different accounts.');
-        const minor = parseDecimal(amount.value, exp);
+        const minor = parseAmountInput(amount.value, exp);
         if (signOf(minor) <= 0) throw new Error('The amount must be positive.');
         const body = { from_account_id: from.value, to_account_id: to.value, date: date.value, amount: toDecimalString(minor, exp), memo: memo.value };
         if (crosses()) body.category_id = category.value;
