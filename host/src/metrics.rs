@@ -22,6 +22,7 @@ pub struct Metrics {
     pub release_load_failures_total: IntCounterVec,
     pub open_connections: prometheus::IntGauge,
     pub connections_closed_total: IntCounterVec,
+    pub sql_statements_cancelled_total: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 14] =
@@ -104,6 +105,14 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let sql_statements_cancelled_total = IntCounterVec::new(
+            Opts::new(
+                "budget_host_sql_statements_cancelled_total",
+                "App statements cancelled for running past the app's request deadline.",
+            ),
+            &["app"],
+        )?;
+        registry.register(Box::new(sql_statements_cancelled_total.clone()))?;
         registry.register(Box::new(open_connections.clone()))?;
         registry.register(Box::new(connections_closed_total.clone()))?;
         registry.register(Box::new(release_load_failures_total.clone()))?;
@@ -137,6 +146,7 @@ impl Metrics {
             release_load_failures_total,
             open_connections,
             connections_closed_total,
+            sql_statements_cancelled_total,
         })
     }
 

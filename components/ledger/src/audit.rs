@@ -34,6 +34,20 @@ impl From<Response> for Written {
     }
 }
 
+/// Every entity kind an event can name (the `?entity=` filter's values).
+pub(crate) const ENTITIES: [&str; 10] = [
+    "budget",
+    "account",
+    "transaction",
+    "transfer",
+    "assignment",
+    "category_group",
+    "category",
+    "money_move",
+    "import",
+    "other",
+];
+
 /// The kind of entity a write path changes.
 fn entity(path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
@@ -81,7 +95,9 @@ pub(crate) fn record(req: &Request, tx: &Transaction, owner: &str, written: &Wri
     query(
         req,
         tx,
-        "INSERT INTO audit_outbox (event) VALUES ($1::jsonb || jsonb_build_object('occurred_at', now())) RETURNING id",
+        "INSERT INTO audit_outbox (event)
+         VALUES ($1::jsonb || jsonb_build_object('occurred_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')))
+         RETURNING id",
         &[Value::Jsonb(event.to_string())],
     )?;
     Ok(())
@@ -135,6 +151,9 @@ pub(crate) fn list_audit(req: &Request) -> Response {
         let budget = budget(req, tx, owner)?;
         let mut filter = json!({ "budget_id": budget.id });
         if let Some(entity) = req.query_value("entity") {
+            if !ENTITIES.contains(&entity.as_str()) {
+                return Err(req.error(422, "invalid_value", &format!("entity must be one of {}", ENTITIES.join(", "))));
+            }
             filter["entity"] = Json::String(entity);
         }
         let options = docs::FindOptions {

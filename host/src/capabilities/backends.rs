@@ -113,7 +113,11 @@ impl Backends {
     pub async fn handles_for(&self, definition: &AppDefinition) -> Result<CapabilityHandles, HandleError> {
         let sql = if definition.capabilities.contains(&Capability::Sql) {
             let backend = self.sql.as_ref().ok_or(HandleError::NoDatabase)?;
-            Some(backend.provision(&definition.name, definition.migrations.as_deref()).await?)
+            Some(
+                backend
+                    .provision(&definition.name, definition.limits.deadline, definition.migrations.as_deref())
+                    .await?,
+            )
         } else {
             None
         };

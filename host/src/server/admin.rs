@@ -318,7 +318,10 @@ async fn users(
             let name = request.uri().query().and_then(|query| {
                 form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == "name").map(|(_, value)| value)
             });
-            Ok(json(StatusCode::OK, &json!({ "users": tokens.list_users(name.as_deref()).await.map_err(store_error)? })))
+            Ok(json(
+                StatusCode::OK,
+                &json!({ "users": tokens.list_users(name.as_deref()).await.map_err(store_error)? }),
+            ))
         }
         (Route::UserTokens { user }, Method::POST) => {
             let body: NewToken = serde_json::from_value(read_json_body(request).await?).map_err(invalid)?;

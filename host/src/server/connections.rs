@@ -40,9 +40,8 @@ pub fn raise_open_file_limit() -> Option<u64> {
 /// The connection cap in force: what was asked, but never more than the
 /// open-file limit leaves after the headroom (and never zero).
 pub fn effective_max_connections(requested: usize, open_file_limit: Option<u64>) -> usize {
-    let allowed = open_file_limit.map_or(usize::MAX, |limit| {
-        usize::try_from(limit.saturating_sub(FD_HEADROOM)).unwrap_or(usize::MAX)
-    });
+    let allowed = open_file_limit
+        .map_or(usize::MAX, |limit| usize::try_from(limit.saturating_sub(FD_HEADROOM)).unwrap_or(usize::MAX));
     requested.min(allowed).max(1)
 }
 

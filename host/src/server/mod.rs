@@ -436,6 +436,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let uses = |c: Capability| apps.apps.iter().any(|a| a.capabilities.contains(&c));
     let uses_cache = apps.apps.iter().any(|a| a.capabilities.iter().any(|c| c.uses_cache_backend()));
     let backends = Arc::new(Backends::from_args(&args).await?);
+    if let Some(sql) = &backends.sql {
+        let cancelled = metrics.sql_statements_cancelled_total.clone();
+        sql.spawn_statement_reaper(move |app| cancelled.with_label_values(&[app]).inc());
+    }
     tracing::info!(
         capability = "cache", backend = backends.cache.kind(), endpoint = %backends.cache_endpoint,
         used = uses_cache, "capability backend"
@@ -568,9 +572,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
-    let policy = connections::ConnectionPolicy {
-        first_request_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
-    };
+    let policy =
+        connections::ConnectionPolicy { first_request_timeout: Duration::from_millis(args.header_timeout_ms.max(1)) };
 
     let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = watch::channel(false);

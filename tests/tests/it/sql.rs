@@ -332,12 +332,17 @@ async fn a_tenant_holding_advisory_locks_does_not_stall_a_new_host() {
     let apps = apps(&format!("migrations = \"{}\"\n", dir.path().display()));
     let first = on(&db, apps.clone()).start().await;
     for key in ["budget-host:provision", "budget-host:schema", "budget-host:migrate:app_other"] {
-        let held = query(&first, "probe", "SELECT pg_advisory_lock(hashtext($1))::text", json!([{ "text": key }])).await;
+        let held =
+            query(&first, "probe", "SELECT pg_advisory_lock(hashtext($1))::text", json!([{ "text": key }])).await;
         assert_eq!(held["rows"][0][0], json!({"text": ""}), "the tenant holds {key}");
     }
-    let denied = post(&first, "/probe/sql/query", json!({
-        "statement": "SELECT name FROM budget_host.host_locks FOR UPDATE", "params": []
-    }))
+    let denied = post(
+        &first,
+        "/probe/sql/query",
+        json!({
+            "statement": "SELECT name FROM budget_host.host_locks FOR UPDATE", "params": []
+        }),
+    )
     .await;
     assert_eq!(sql_error(denied, 422, "sql_database").await["error"]["sqlstate"], "42501", "permission denied");
 
@@ -348,4 +353,68 @@ async fn a_tenant_holding_advisory_locks_does_not_stall_a_new_host() {
     assert!(started.elapsed() < Duration::from_secs(30), "the second host waited {:?}", started.elapsed());
     let rows = query(&second, "other", "SELECT count(*) FROM entries", json!([])).await;
     assert_eq!(rows["rows"][0][0], json!({"int64": 0}));
+}
+
+/// An app that switches off its own statement timeout gets its request
+/// ended at the deadline (504) and its statement cancelled in PostgreSQL
+/// shortly after: no backend keeps running for it.
+#[tokio::test]
+async fn a_statement_cannot_outlive_its_request_deadline() {
+    let db = TestDatabase::create().await;
+    let limits = "\n[apps.probe.limits]\ndeadline_ms = 1500\n";
+    let host = on(&db, apps(limits)).start().await;
+    let runaway = json!({"steps": [
+        {"statement": "SET LOCAL statement_timeout = 0"},
+        {"statement": "SELECT pg_sleep(60)"}
+    ], "end": "commit"});
+    let started = std::time::Instant::now();
+    let response = post(&host, "/probe/sql/transaction", runaway).await;
+    expect_error(response, 504, "deadline_exceeded").await;
+
+    // The backend is cancelled within a few reaper ticks after the deadline.
+    let mut conn = db.connect().await;
+    let role = format!("{}app_probe", db.role_prefix);
+    loop {
+        let running: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND state = 'active' AND query LIKE '%pg_sleep%'",
+        )
+        .bind(&role)
+        .fetch_one(&mut conn)
+        .await
+        .expect("pg_stat_activity");
+        if running == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "pg_sleep(60) still running after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(host.metric("budget_host_sql_statements_cancelled_total{app=\"probe\"}").await >= 1.0);
+    // The app's pool serves again.
+    let rows = query(&host, "probe", "SELECT 1::int8", json!([])).await;
+    assert_eq!(rows["rows"][0][0], json!({"int64": 1}));
+}
+
+/// A session setting or an advisory lock taken by one request does not
+/// reach the next request that gets the same pooled connection.
+#[tokio::test]
+async fn pooled_connections_are_reset_between_requests() {
+    let db = TestDatabase::create().await;
+    let host = on(&db, apps("")).arg("--sql-pool-size").arg("1").start().await;
+    exec(&host, "probe", "SET statement_timeout = 0", json!([])).await;
+    exec(&host, "probe", "SELECT pg_advisory_lock(42)", json!([])).await;
+    // One connection in the pool: this is the same session.
+    let timeout = query(&host, "probe", "SELECT current_setting('statement_timeout')", json!([])).await;
+    assert_eq!(timeout["rows"][0][0], json!({"text": "5s"}), "the login's statement timeout is back");
+    let locks = query(
+        &host,
+        "probe",
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()",
+        json!([]),
+    )
+    .await;
+    assert_eq!(locks["rows"][0][0], json!({"int64": 0}), "the advisory lock ended with its request");
 }

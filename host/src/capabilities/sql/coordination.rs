@@ -22,26 +22,25 @@ REVOKE ALL ON SCHEMA budget_host FROM PUBLIC;
 CREATE TABLE IF NOT EXISTS budget_host.host_locks (name text PRIMARY KEY);
 REVOKE ALL ON budget_host.host_locks FROM PUBLIC;";
 
-/// SQLSTATEs of a lost race between hosts creating the same object with
-/// `IF NOT EXISTS` (catalog unique violation, duplicate schema or table).
-const CREATION_RACE: [&str; 3] = ["23505", "42P06", "42P07"];
-
-fn lost_creation_race(error: &sqlx::Error) -> bool {
-    error.as_database_error().and_then(|db| db.code()).is_some_and(|code| CREATION_RACE.contains(&code.as_ref()))
-}
-
-/// Creates the host's schema and its lock table, idempotently; safe when
-/// hosts start at once (a lost creation race is retried).
+/// Creates the host's schema and its lock table when missing. Hosts that
+/// start at once race on the catalog (a lost `CREATE … IF NOT EXISTS` or
+/// concurrent `REVOKE` fails); the loser retries, and then finds the table.
 pub async fn ensure_lock_table(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     let mut attempt = 0;
     loop {
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('budget_host.host_locks')::text").fetch_one(&mut *conn).await?;
+        if exists.is_some() {
+            return Ok(());
+        }
         match conn.execute(LOCK_TABLE_SQL).await {
             Ok(_) => return Ok(()),
-            Err(error) if attempt < 5 && lost_creation_race(&error) => {
+            Err(error) if attempt >= 5 => return Err(error),
+            Err(error) => {
                 attempt += 1;
-                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                tracing::debug!(%error, attempt, "creating the host's lock table raced another host; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
             }
-            Err(error) => return Err(error),
         }
     }
 }
@@ -54,7 +53,10 @@ pub async fn lock_in_transaction(conn: &mut PgConnection, name: &str, timeout: D
         .bind(name)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("SELECT 1 FROM budget_host.host_locks WHERE name = $1 FOR UPDATE").bind(name).execute(&mut *conn).await?;
+    sqlx::query("SELECT 1 FROM budget_host.host_locks WHERE name = $1 FOR UPDATE")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@
 
 pub mod coordination;
 mod migrations;
+pub mod reaper;
 mod values;
 
 use crate::runtime::bindings::budget::platform::sql::{
@@ -69,17 +70,27 @@ pub struct SqlBackend {
     settings: SqlSettings,
     admin_options: PgConnectOptions,
     admin: PgPool,
+    /// Each provisioned app's role and request deadline, for the reaper.
+    deadlines: reaper::Deadlines,
 }
 
 impl SqlBackend {
     pub fn new(settings: SqlSettings) -> Result<Self, SqlSetupError> {
         let admin_options =
             PgConnectOptions::from_str(&settings.database_url).map_err(|e| SqlSetupError::Url(e.to_string()))?;
+        // Provisioning holds one connection for its lock while it works on
+        // another; the reaper and the stores need theirs.
         let admin = PgPoolOptions::new()
-            .max_connections(2)
+            .max_connections(4)
             .acquire_timeout(settings.acquire_timeout)
             .connect_lazy_with(admin_options.clone());
-        Ok(Self { settings, admin_options, admin })
+        Ok(Self { settings, admin_options, admin, deadlines: reaper::Deadlines::default() })
+    }
+
+    /// Starts cancelling app statements that outlive their request
+    /// deadline (see [`reaper`]).
+    pub fn spawn_statement_reaper(&self, on_cancel: impl Fn(&str) + Send + Sync + 'static) {
+        reaper::spawn(self.admin.clone(), self.deadlines.clone(), on_cancel);
     }
 
     /// An administrative connection (the host's own role).
@@ -116,15 +127,23 @@ impl SqlBackend {
     /// Creates (idempotently) the app's role and schema, applies its pending
     /// migrations, and returns its pool. (Boxed with an explicit `Send` so it
     /// can run inside spawned tasks; see rust-lang/rust#64552.)
+    /// `deadline` is the app's request deadline: no statement of the app
+    /// outlives it by more than a reaper tick.
     pub fn provision<'a>(
         &'a self,
         app: &'a str,
+        deadline: Duration,
         migrations_dir: Option<&'a Path>,
     ) -> futures_util::future::BoxFuture<'a, Result<AppSql, SqlSetupError>> {
-        Box::pin(self.provision_inner(app, migrations_dir))
+        Box::pin(self.provision_inner(app, deadline, migrations_dir))
     }
 
-    async fn provision_inner(&self, app: &str, migrations_dir: Option<&Path>) -> Result<AppSql, SqlSetupError> {
+    async fn provision_inner(
+        &self,
+        app: &str,
+        deadline: Duration,
+        migrations_dir: Option<&Path>,
+    ) -> Result<AppSql, SqlSetupError> {
         let schema = format!("app_{app}");
         let role = format!("{}app_{app}", self.settings.role_prefix);
         let password = self.role_password(&role);
@@ -149,9 +168,19 @@ impl SqlBackend {
         let pool = PgPoolOptions::new()
             .max_connections(self.settings.pool_size)
             .acquire_timeout(self.settings.acquire_timeout)
+            // What a request changed in its session ends with it: settings
+            // (`statement_timeout` back to the login's), advisory locks.
+            // Runs when the connection goes back to the pool, after the
+            // request has its answer; a connection that cannot be reset is
+            // closed instead.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    Ok(Executor::execute(conn, "RESET ALL; SELECT pg_advisory_unlock_all()").await.is_ok())
+                })
+            })
             .connect_lazy_with(options);
-        let app_sql =
-            AppSql { pool, max_rows: self.settings.max_rows, max_bytes: self.settings.max_bytes };
+        self.deadlines.insert(&role, app, deadline);
+        let app_sql = AppSql { pool, max_rows: self.settings.max_rows, max_bytes: self.settings.max_bytes };
         if let Some(dir) = migrations_dir {
             let database = |e: sqlx::Error| MigrationError::Database(e.to_string());
             // The lock is held by the host's own session; the migrations run
