@@ -815,6 +815,16 @@ async fn delta_sync_returns_changes_and_deletions_since_a_knowledge_value() {
     let actions: Vec<&str> =
         events["items"].as_array().expect("items").iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions, ["create", "delete", "update", "create", "create", "create"]);
+    // Every event names its budget, and its time has the API's one form:
+    // RFC 3339 in UTC with milliseconds, as the admin API writes it.
+    for event in events["items"].as_array().expect("items") {
+        assert_eq!(event["budget_id"], base.rsplit('/').next().unwrap_or_default(), "{event}");
+        let at = event["occurred_at"].as_str().expect("occurred_at");
+        let shape: String = at.chars().map(|c| if c.is_ascii_digit() { '9' } else { c }).collect();
+        assert_eq!(shape, "9999-99-99T99:99:99.999Z", "occurred_at {at}");
+    }
+    // An unknown entity kind is refused, not answered with an empty list.
+    expect_error(get(&host, &token, &format!("{base}/audit?entity=bogus")).await, 422, "invalid_value").await;
 }
 
 /// Minor units as the decimal string a client sends for a currency.
