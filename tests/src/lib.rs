@@ -76,6 +76,12 @@ impl HostBuilder {
         self
     }
 
+    /// PostgreSQL for `sql` and the admin API: the test's own database, with
+    /// its own role prefix.
+    pub fn database(self, db: &TestDatabase) -> Self {
+        self.arg("--database-url").arg(db.url.clone()).arg("--sql-role-prefix").arg(db.role_prefix.clone())
+    }
+
     /// Serve the operations endpoints on a port of their own.
     pub fn with_ops_listener(mut self) -> Self {
         let port = free_port();

@@ -21,10 +21,7 @@ fn apps() -> String {
 
 async fn host(db: &TestDatabase) -> HostProcess {
     HostBuilder::new(apps())
-        .arg("--database-url")
-        .arg(db.url.clone())
-        .arg("--sql-role-prefix")
-        .arg(db.role_prefix.clone())
+        .database(db)
         .arg("--admin-token")
         .arg(TOKEN)
         .arg("--admin-max-upload-bytes")

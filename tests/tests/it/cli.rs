@@ -59,15 +59,7 @@ fn help_never_prints_secrets_from_the_environment() {
 
 async fn host(db: &TestDatabase) -> HostProcess {
     let apps = format!("[apps.hello]\nroutes = [\"/hello\"]\ncomponent = \"{}\"\n", component("hello").display());
-    HostBuilder::new(apps)
-        .arg("--database-url")
-        .arg(db.url.clone())
-        .arg("--sql-role-prefix")
-        .arg(db.role_prefix.clone())
-        .arg("--admin-token")
-        .arg(TOKEN)
-        .start()
-        .await
+    HostBuilder::new(apps).database(db).arg("--admin-token").arg(TOKEN).start().await
 }
 
 fn cli(host: &HostProcess, args: &[&str]) -> Output {

@@ -28,10 +28,7 @@ fn apps() -> String {
 
 fn builder(db: &TestDatabase) -> HostBuilder {
     HostBuilder::new(apps())
-        .arg("--database-url")
-        .arg(db.url.clone())
-        .arg("--sql-role-prefix")
-        .arg(db.role_prefix.clone())
+        .database(db)
         .arg("--admin-token")
         .arg(TOKEN)
         .arg("--tester-token")

@@ -17,11 +17,7 @@ fn apps(extra: &str) -> String {
 }
 
 fn on(db: &TestDatabase, apps: String) -> HostBuilder {
-    HostBuilder::new(apps)
-        .arg("--database-url")
-        .arg(db.url.clone())
-        .arg("--sql-role-prefix")
-        .arg(db.role_prefix.clone())
+    HostBuilder::new(apps).database(db)
 }
 
 async fn post(host: &HostProcess, path: &str, body: Value) -> reqwest::Response {
