@@ -70,7 +70,7 @@ export async function reportsView(ctx) {
   const charts = [];
   const cards = {
     spending: chartCard('spending', 'Spending by category', 'Outflows per category over the whole range, on-budget accounts only.'),
-    incomeExpense: chartCard('income-expense', 'Income vs expense by month', 'Income through income categories; expense as a positive figure.'),
+    incomeExpense: chartCard('income-expense', 'Income vs expense by month', 'Income through income categories; expense net of refunds. Uncategorized inflows stay outside until categorised.'),
     netWorth: chartCard('net-worth', 'Net worth by month', 'Every account’s balance at each month’s end; positive balances are assets, negative ones liabilities.'),
   };
   main.append(form, h('div', { class: 'charts' }, cards.spending.el, cards.incomeExpense.el, cards.netWorth.el));
