@@ -39,12 +39,17 @@ build-components-cargo-component: setup
 build: setup
     {{clippy}} cargo build --workspace --all-targets
 
+# Build the binaries only (what `just run` needs): the same features and
+# dependency artifacts as `build`, without compiling and linking the tests.
+build-bins: setup
+    {{clippy}} cargo build --workspace
+
 # Serve the repo's apps on $BUDGET_LISTEN (default 0.0.0.0:8080), with stand-ins for unset DATABASE_URL (a real PostgreSQL 18 under .data/), MONGODB_URL (nx-27017) and REDIS_URL (in-process).
-run *flags: build-components build
+run *flags: build-components build-bins
     scripts/run-local.sh "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host" {{flags}}
 
 # Validate a component: `just check path/to/component.wasm`.
-check file: build
+check file: build-bins
     "${CARGO_TARGET_DIR:-{{root}}/target}/debug/budget-host" check "{{file}}"
 
 # Format both workspaces.
@@ -78,9 +83,9 @@ bench *flags: services build-components
     cargo build --release -p budget-host -p bench-native
     python3 scripts/bench.py --host-bin "${CARGO_TARGET_DIR:-{{root}}/target}/release/budget-host" --native-bin "${CARGO_TARGET_DIR:-{{root}}/target}/release/bench-native" --components "{{guest_out}}" {{flags}}
 
-# Time a fresh clone with empty target dirs: components, host, first /readyz of `just run`, the whole .ci/run (prints a block for docs/benchmarks.md).
-build-time:
-    scripts/build-time.sh
+# Time a fresh clone with empty target dirs: components, host, first /readyz of `just run`, the whole .ci/run (prints a block for docs/benchmarks.md); `--run-only` skips .ci/run.
+build-time *flags:
+    scripts/build-time.sh {{flags}}
 
 # --- Kubernetes and container ---
 # Operator recipes run kubectl against the current context, in the namespace

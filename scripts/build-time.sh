@@ -6,12 +6,15 @@
 #   1. `just run` from nothing to the first `/readyz` 200 (components, host,
 #      PostgreSQL and nx-27017 installs included), split into its steps;
 #   2. the whole `.ci/run` (every lint and test), in a second fresh clone.
+# `--run-only` skips step 2.
 # Prints a Markdown block for docs/benchmarks.md. Run it with nothing else
 # building: it measures the machine, so anything sharing it inflates the figures.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/budget-build-time.XXXXXX")"
 keep="${KEEP:-}"
+run_only=""
+if [ "${1:-}" = "--run-only" ]; then run_only=1; fi
 host_pid=""
 cleanup() {
     if [ -n "$host_pid" ]; then kill -TERM "$host_pid" 2>/dev/null || true; wait "$host_pid" 2>/dev/null || true; fi
@@ -33,7 +36,7 @@ t0="$(now)"
 just build-components >"$work/components.log" 2>&1
 components="$(since "$t0")"
 t1="$(now)"
-just build >"$work/host.log" 2>&1
+just build-bins >"$work/host.log" 2>&1
 host="$(since "$t1")"
 t2="$(now)"
 BUDGET_LISTEN="127.0.0.1:$port" just run >"$work/run.log" 2>&1 &
@@ -51,14 +54,17 @@ kill -TERM "$host_pid"; wait "$host_pid" 2>/dev/null || true; host_pid=""
 binary_size="$(du -m "$CARGO_TARGET_DIR/debug/budget-host" | cut -f1)"
 
 # 2. The whole CI run from a fresh clone, with an empty target directory.
+ci="not run"
+ci_status=0
+if [ -z "$run_only" ]; then
 git clone --quiet "$root" "$work/ci"
 export CARGO_TARGET_DIR="$work/ci-target"
 cd "$work/ci"
 t3="$(now)"
-ci_status=0
 bash .ci/run >"$work/ci.log" 2>&1 || ci_status=$?
 ci="$(since "$t3")"
 [ "$ci_status" = 0 ] || { echo "build-time: .ci/run failed ($ci_status); see $work/ci.log" >&2; keep=1; }
+fi
 
 cat <<EOF
 ### Build time from a fresh clone ($(date -u +%Y-%m-%d), commit $(git -C "$root" rev-parse --short HEAD))
@@ -68,7 +74,7 @@ $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(rustc --version); e
 | step | seconds |
 |---|---|
 | \`just build-components\` (all guest components, release, wasm32-wasip2) | $components |
-| \`just build\` (host, tests and bench crate, dev profile, one feature set) | $host |
+| \`just build-bins\` (host and bench binaries, dev profile, one feature set, clippy inside) | $host |
 | \`just run\` until the first \`/readyz\` 200 (PostgreSQL and nx-27017 installed and started) | $first_ready |
 | **fresh clone to first \`/readyz\` 200** | **$total_run** |
 | **\`.ci/run\`** (lint, every test, API and browser checks) $( [ "$ci_status" = 0 ] && echo passed || echo "FAILED ($ci_status)") | **$ci** |
