@@ -112,7 +112,12 @@ async fn a_guest_500_passes_through_unchanged() {
 
 #[tokio::test]
 async fn many_concurrent_failures_leave_the_host_healthy() {
-    let mut host = HostBuilder::new(standard_apps()).start().await;
+    // Each failure must be its own trap (500), not a deadline: on two busy
+    // cores 24 concurrent memory bombs and stack overflows can queue a panic
+    // past misbehave's usual 2 s deadline, so this host gives it 30 s.
+    let apps = standard_apps().replace("deadline_ms = 2000", "deadline_ms = 30000");
+    assert!(apps.contains("deadline_ms = 30000"), "the misbehave deadline moved: {apps}");
+    let mut host = HostBuilder::new(apps).start().await;
     let mut tasks = Vec::new();
     for i in 0..24 {
         let path = ["/misbehave/panic", "/misbehave/memory", "/misbehave/stack", "/hello"][i % 4];
