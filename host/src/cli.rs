@@ -361,7 +361,9 @@ pub struct ServeArgs {
     /// new connections wait in the kernel's backlog. Lowered at start so it
     /// fits under the open-file limit (raised to its hard limit) with 512
     /// descriptors to spare for backends and files.
-    #[arg(long, env = "BUDGET_MAX_CONNECTIONS", default_value_t = 4096)]
+    /// Each holds at most a 64 KiB request head before a request runs, so
+    /// the default bounds that at 64 MiB.
+    #[arg(long, env = "BUDGET_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
 
     /// Concurrent streams (requests) one HTTP/2 connection may have open.

@@ -19,6 +19,9 @@ use std::time::Duration;
 /// PostgreSQL and Redis pools, MongoDB, the artifact cache, listeners, logs.
 pub const FD_HEADROOM: u64 = 512;
 
+/// The largest HTTP/1 read buffer (and so request head) of one connection.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// Connections the separate operations listener (`--ops-listen`) takes at
 /// most, apart from the application listener's cap.
 pub const OPS_MAX_CONNECTIONS: usize = 64;

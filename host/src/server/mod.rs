@@ -554,7 +554,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .http1()
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(args.header_timeout_ms));
+        .header_read_timeout(Duration::from_millis(args.header_timeout_ms))
+        // A request head larger than this is refused. It bounds what one
+        // connection can make the host buffer, so the connection cap bounds
+        // the whole: 1,024 connections × 64 KiB = 64 MiB of a 512 MiB pod.
+        .max_buf_size(connections::MAX_HEAD_BYTES);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -282,7 +282,7 @@ async fn posts_are_idempotent_and_pages_follow_keys() {
 }
 
 async fn patch(host: &HostProcess, token: &str, path: &str, body: Value) -> Value {
-    let response = host.client.patch(host.url(path)).bearer_auth(token).json(&body).send().await.expect("patch");
+    let response = send_patch(host, token, path, body).await;
     let status = response.status();
     let value: Value = response.json().await.expect("json");
     assert_eq!(status, 200, "{value}");
@@ -399,14 +399,9 @@ async fn months_assign_roll_over_and_move_money() {
     // Refusals.
     let bad_month = host.client.get(host.url(&format!("{base}/months/2026-13"))).bearer_auth(&token).send().await;
     expect_error(bad_month.expect("send"), 422, "validation_failed").await;
-    let to_income = host
-        .client
-        .patch(host.url(&format!("{base}/months/2026-11/categories/{income}")))
-        .bearer_auth(&token)
-        .json(&json!({"assigned": "10"}))
-        .send()
-        .await
-        .expect("send");
+    let to_income =
+        send_patch(&host, &token, &format!("{base}/months/2026-11/categories/{income}"), json!({"assigned": "10"}))
+            .await;
     expect_error(to_income, 422, "validation_failed").await;
     let nothing = post(&host, &token, &moves, json!({"amount": "1"})).await;
     expect_error(nothing, 422, "validation_failed").await;
@@ -763,14 +758,7 @@ async fn delta_sync_returns_changes_and_deletions_since_a_knowledge_value() {
     let known = first["knowledge"].as_i64().expect("knowledge");
 
     let item = |id: &str| format!("{transactions}/{id}");
-    let changed = host
-        .client
-        .patch(host.url(&item(&ids[0])))
-        .bearer_auth(&token)
-        .json(&json!({"memo": "coffee"}))
-        .send()
-        .await
-        .expect("patch");
+    let changed = send_patch(&host, &token, &item(&ids[0]), json!({"memo": "coffee"})).await;
     assert_eq!(changed.status(), 200);
     assert_eq!(changed.json::<Value>().await.expect("json")["memo"], "coffee");
     let deleted = host.client.delete(host.url(&item(&ids[1]))).bearer_auth(&token).send().await.expect("delete");
@@ -800,9 +788,8 @@ async fn delta_sync_returns_changes_and_deletions_since_a_knowledge_value() {
     assert_eq!((rest["items"].as_array().map(Vec::len), rest["more"].as_bool()), (Some(1), Some(false)));
     assert_eq!(rest["deleted"], json!([ids[1]]));
 
-    let bad =
-        host.client.patch(host.url(&item(&ids[0]))).bearer_auth(&token).json(&json!({"amount": "1.234"})).send().await;
-    expect_error(bad.expect("send"), 422, "validation_failed").await;
+    let bad = send_patch(&host, &token, &item(&ids[0]), json!({"amount": "1.234"})).await;
+    expect_error(bad, 422, "validation_failed").await;
     let mixed = host
         .client
         .get(host.url(&format!("{transactions}?since=1&cursor=2026-11-10_1")))
@@ -909,9 +896,8 @@ async fn realistic_month(currency: &str, exponent: u32) {
     let page: Value = get(&host, &token, &format!("{transactions}?payee=Grocer")).await.json().await.expect("json");
     let grocer = page["items"][0]["id"].as_str().expect("imported grocer").to_string();
     let refile = json!({"category_id": ids["Groceries"]});
-    let refiled =
-        host.client.patch(host.url(&format!("{transactions}/{grocer}"))).bearer_auth(&token).json(&refile).send().await;
-    assert_eq!(refiled.expect("patch").status(), 200);
+    let refiled = send_patch(&host, &token, &format!("{transactions}/{grocer}"), refile).await;
+    assert_eq!(refiled.status(), 200);
 
     // November by hand. Groceries: 400 − 250 − 150 − 40 = −40 (overspent,
     // no carryover). Rent: 0. Dining: 100 − 30 − 90 = −20 (overspent, no
@@ -1082,23 +1068,10 @@ async fn categories_and_groups_change_and_carryover_follows() {
     let games =
         listed["items"].as_array().and_then(|c| c.iter().find(|c| c["id"] == games_id.as_str())).expect("games");
     assert_eq!(games["hidden"], true, "a hidden group hides its categories");
-    let bad = host
-        .client
-        .patch(host.url(&format!("{base}/categories/{games_id}")))
-        .bearer_auth(&token)
-        .json(&json!({"name": ""}))
-        .send()
-        .await
-        .expect("send");
+    let bad = send_patch(&host, &token, &format!("{base}/categories/{games_id}"), json!({"name": ""})).await;
     expect_error(bad, 422, "validation_failed").await;
-    let unknown = host
-        .client
-        .patch(host.url(&format!("{base}/categories/{}", uuid_like())))
-        .bearer_auth(&token)
-        .json(&json!({"hidden": true}))
-        .send()
-        .await
-        .expect("send");
+    let unknown =
+        send_patch(&host, &token, &format!("{base}/categories/{}", uuid_like()), json!({"hidden": true})).await;
     expect_error(unknown, 404, "not_found").await;
     let events: Value = get(&host, &token, &format!("{base}/audit?entity=category")).await.json().await.expect("json");
     assert_eq!(events["items"][0]["before"]["name"], "Games");
